@@ -1,0 +1,1 @@
+"""Human verification in Argilla: server, dataset settings, push / pull, dashboard."""

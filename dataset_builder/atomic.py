@@ -1,0 +1,70 @@
+"""Atomic file writes: a reader (or a resumed run) never sees a half-written file."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+TMP_MARK = ".vecs-tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    The temp file keeps the target's extension (ffmpeg and soundfile pick formats by it).
+    On any exception it is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = target.suffix if suffix is None else suffix
+    prefix = f"{TMP_MARK}{os.getpid()}-{target.stem}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(root: str | os.PathLike) -> int:
+    """Delete temp files left by killed runs (kill -9 skips the cleanup above).
+
+    Only files whose writer process is gone are removed, so concurrent workers sharing ``root`` are safe.
+    """
+    root = Path(root)
+    if not root.exists():
+        return 0
+    removed = 0
+    for path in root.rglob(TMP_MARK + "*"):
+        pid_part = path.name[len(TMP_MARK):].split("-", 1)[0]
+        if pid_part.isdigit() and int(pid_part) != os.getpid() and _pid_alive(int(pid_part)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed

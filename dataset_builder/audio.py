@@ -1,0 +1,203 @@
+"""The one audio loader: ffprobe, ffmpeg normalization to 16 kHz mono FLAC, sample-exact reads and writes.
+
+Every stage that touches audio (ingest, pre-label, export, training, the Space) goes through here, so
+decoding, resampling and sample-rate conventions are decided once. torchaudio has no CPU build here;
+ffmpeg and libsndfile do the work.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile as sf
+
+from .atomic import atomic_path
+from .config import SAMPLE_RATE
+
+#: Decoded audio may differ from the container's duration by codec priming/padding; more is truncation.
+DURATION_TOLERANCE_S = 0.25
+DURATION_TOLERANCE_FRAC = 0.005
+#: Peak below -60 dBFS over the whole file: nothing to transcribe.
+SILENCE_PEAK = 10 ** (-60 / 20)
+
+
+class MediaError(ValueError):
+    """Media that cannot be used: the message names the reason in one line."""
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    duration: float
+    codec: str | None
+    sample_rate: int | None
+    channels: int | None
+    format_name: str | None
+    tags: dict
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = lines[-1] if lines else ""
+    return line[:limit]
+
+
+def probe(path: str | Path, name: str | None = None) -> ProbeInfo:
+    """Container facts from ffprobe; raises MediaError for anything without a decodable audio stream.
+
+    ``name`` is what error messages call the file (the user's source, not a scratch copy).
+    """
+    path = Path(path)
+    name = name or str(path)
+    if not path.exists():
+        raise MediaError(f"{name}: no such file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{name}: empty file (0 bytes)")
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        reason = _one_line(proc.stderr).replace(str(path) + ": ", "") or "ffprobe failed"
+        raise MediaError(f"{name}: not readable media ({reason})")
+    data = json.loads(proc.stdout or "{}")
+    streams = [s for s in data.get("streams", []) if s.get("codec_type") == "audio"]
+    if not streams:
+        raise MediaError(f"{name}: no audio stream")
+    fmt = data.get("format", {})
+    stream = streams[0]
+    duration = fmt.get("duration") or stream.get("duration")
+    if duration in (None, "N/A"):
+        raise MediaError(f"{name}: container reports no duration")
+    tags = {k.lower(): v for k, v in (fmt.get("tags") or {}).items()}
+    return ProbeInfo(
+        duration=float(duration),
+        codec=stream.get("codec_name"),
+        sample_rate=int(stream["sample_rate"]) if stream.get("sample_rate") else None,
+        channels=stream.get("channels"),
+        format_name=fmt.get("format_name"),
+        tags=tags,
+    )
+
+
+_PROGRESS_RE = re.compile(r"out_time_(?:us|ms)=(\d+)")
+
+
+def normalize_to_flac(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    on_progress: Callable[[float], None] | None = None,
+    name: str | None = None,
+) -> Path:
+    """Decode anything ffmpeg reads to mono 16-bit FLAC at ``sample_rate``, atomically.
+
+    yt-dlp's own post-processor stream-copies AAC and skips inputs already in the target format, so the
+    normalization is ours. Any decode error rejects the file: bit-flipped media decodes "successfully"
+    with gaps, and a training set must not learn from them.
+    """
+    src, dst = Path(src), Path(dst)
+    name = name or str(src)
+    cmd = [
+        "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y",
+        "-i", str(src), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sample_rate),
+        "-sample_fmt", "s16", "-c:a", "flac", "-compression_level", "5",
+    ]
+    with atomic_path(dst) as tmp:
+        if on_progress is None:
+            proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True)
+            stderr = proc.stderr
+        else:
+            proc = subprocess.Popen(
+                [*cmd, "-progress", "pipe:1", "-nostats", str(tmp)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                m = _PROGRESS_RE.match(line)
+                if m:
+                    on_progress(int(m.group(1)) / 1e6)
+            stderr = proc.stderr.read() if proc.stderr else ""
+            proc.wait()
+        if proc.returncode != 0:
+            raise MediaError(f"{name}: cannot be decoded ({_one_line(stderr) or f'ffmpeg exit {proc.returncode}'})")
+        if stderr.strip():
+            raise MediaError(f"{name}: corrupt audio data ({_one_line(stderr)})")
+    return dst
+
+
+def num_frames(path: str | Path) -> int:
+    return sf.info(str(path)).frames
+
+
+def check_duration(decoded_s: float, expected_s: float, name: str) -> None:
+    """Reject truncated media: what decodes must last as long as the container says."""
+    tolerance = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_FRAC * expected_s)
+    if decoded_s <= 0:
+        raise MediaError(f"{name}: zero-length audio")
+    if abs(decoded_s - expected_s) > tolerance:
+        raise MediaError(
+            f"{name}: truncated or corrupt (decoded {decoded_s:.2f} s, container says {expected_s:.2f} s)"
+        )
+
+
+def load_audio(
+    path: str | Path,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    start: float | None = None,
+    end: float | None = None,
+) -> np.ndarray:
+    """Mono float32 samples at ``sample_rate``, optionally only [start, end) seconds.
+
+    Files already at the rate (our FLACs) are read sample-exactly by libsndfile without decoding the rest;
+    anything else is decoded and resampled by ffmpeg.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    try:
+        info = sf.info(str(path))
+    except Exception:
+        info = None
+    if info is not None and info.samplerate == sample_rate:
+        first = int(round((start or 0.0) * sample_rate))
+        last = info.frames if end is None else min(info.frames, int(round(end * sample_rate)))
+        with sf.SoundFile(str(path)) as fh:
+            fh.seek(first)
+            data = fh.read(max(0, last - first), dtype="float32", always_2d=True)
+        return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    cmd = ["ffmpeg", "-nostdin", "-v", "error"]
+    if start:
+        cmd += ["-ss", f"{start:.6f}"]
+    cmd += ["-i", str(path)]
+    if end is not None:
+        cmd += ["-t", f"{end - (start or 0.0):.6f}"]
+    cmd += ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        raise MediaError(f"{path}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace'))})")
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+
+
+def write_flac(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write 16-bit FLAC atomically (int16 input is stored bit-exact)."""
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), samples, sample_rate, format="FLAC", subtype="PCM_16")
+    return Path(path)
+
+
+def peak(path: str | Path, block: int = SAMPLE_RATE * 60) -> float:
+    """Peak absolute amplitude, streaming (long videos never sit in memory whole)."""
+    value = 0.0
+    with sf.SoundFile(str(path)) as fh:
+        for data in fh.blocks(blocksize=block, dtype="float32"):
+            if data.size:
+                value = max(value, float(np.abs(data).max()))
+    return value

@@ -1,0 +1,118 @@
+"""The ``vecs`` command: one subcommand per factory stage.
+
+Heavy stages (pre-labeling, Argilla, training) are imported when their subcommand runs, so ``vecs status``
+stays instant and a machine without torch can still run the factory.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import get_settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="VECS — a factory for Vietnamese–English code-switched speech data and models.",
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+@app.command()
+def synth(
+    out_dir: Path = typer.Argument(..., help="Folder for the synthetic corpus."),
+    videos: int = typer.Option(4, "--videos", min=1, help="Number of videos."),
+    minutes: float = typer.Option(2.0, "--minutes", min=0.05, help="Minutes of audio per video."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same corpus)."),
+    channels: int = typer.Option(2, "--channels", min=1, help="Number of channels."),
+    fmt: str = typer.Option("m4a", "--format", help="m4a (AAC 44.1 kHz stereo) or webm (Opus)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Videos synthesized in parallel."),
+) -> None:
+    """Synthesize code-switched "videos" with espeak-ng: audio, WebVTT captions, truth.jsonl, videos.json."""
+    from .synth import synthesize_corpus
+
+    if fmt not in ("m4a", "webm"):
+        raise typer.BadParameter(f"--format {fmt!r}: expected m4a or webm")
+    meta = synthesize_corpus(out_dir, videos=videos, minutes=minutes, seed=seed, channels=channels, fmt=fmt, jobs=jobs)
+    total = sum(v["duration"] for v in meta["videos"])
+    out.print(f"{len(meta['videos'])} videos, {total / 60:.1f} min of audio in {out_dir}")
+
+
+@app.command()
+def ingest(
+    sources: List[str] = typer.Argument(..., help="YouTube video/playlist/channel URLs, any yt-dlp URL, local paths or file:// URLs."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Channel name to file the videos under."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Videos processed in parallel."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar per video."),
+) -> None:
+    """Download, normalize to 16 kHz mono FLAC, verify and cut exact 300 s + 5 s chunks."""
+    from .ingest import ingest as run_ingest
+
+    settings = get_settings()
+    outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err)
+    failed = 0
+    for o in outcomes:
+        if o.status == "failed":
+            failed += 1
+            err.print(f"[red]FAILED[/red] {o.message}", markup=True, highlight=False, soft_wrap=True)
+        elif o.status == "skipped":
+            err.print(f"skipped {o.source}: {o.message}", highlight=False, soft_wrap=True)
+        else:
+            err.print(f"ingested {o.video_id}: {o.duration:.1f} s, {o.chunks} chunks", highlight=False)
+    ok = sum(o.status == "ingested" for o in outcomes)
+    err.print(f"{ok} ingested, {sum(o.status == 'skipped' for o in outcomes)} skipped, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    videos: bool = typer.Option(False, "--videos", help="List every video under its channel."),
+) -> None:
+    """Channels → videos → chunks by status; hours ingested, pre-labeled and verified."""
+    from .status import status as collect
+
+    data = collect(get_settings())
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return
+    t = data["totals"]
+    out.print(
+        f"[bold]{t['channels']} channels · {t['videos']} videos · {t['hours']:.2f} h ingested · "
+        f"{t['prelabeled_hours']:.2f} h pre-labeled · {t['verified_hours']:.2f} h verified[/bold]"
+    )
+    table = Table("Channel", "Videos", "Hours", "Pending", "Pre-labeled", "Failed", "Verified", "Verified h", "State")
+    for ch in data["channels"]:
+        c = ch["chunks"]
+        table.add_row(
+            ch["name"], str(ch["videos"]), f"{ch['hours']:.2f}",
+            str(c["pending"] + c["prelabeling"]), str(c["prelabeled"] + c["pushed"]), str(c["failed"]),
+            str(c["verified"]), f"{ch['verified_hours']:.2f}", ch["state"],
+        )
+    out.print(table)
+    if videos:
+        for ch in data["channels"]:
+            vt = Table("Video", "Title", "Duration", "Chunks", "Segments", "Progress", title=ch["name"])
+            for v in ch["video_list"]:
+                vt.add_row(
+                    v["video_id"], (v["title"] or "")[:50], f"{v['duration'] / 60:.1f} min",
+                    str(v["chunk_count"]), f"{v['verified_segments']}/{v['segments']}", v["progress"],
+                )
+            out.print(vt)
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

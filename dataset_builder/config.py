@@ -1,0 +1,68 @@
+"""The one config source: every stage reads paths, rates and chunk geometry from here.
+
+Values come from the environment (``VECS_HOME``, ``VECS_DB_URL``, …) so the same code runs a laptop
+demo on SQLite and a team deployment on PostgreSQL.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SAMPLE_RATE = 16_000
+CHUNK_SECONDS = 300
+OVERLAP_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    db_url: str
+    sample_rate: int = SAMPLE_RATE
+    chunk_seconds: int = CHUNK_SECONDS
+    overlap_seconds: int = OVERLAP_SECONDS
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        home = Path(os.environ.get("VECS_HOME", "vecs_home")).expanduser().resolve()
+        db_url = os.environ.get("VECS_DB_URL") or f"sqlite:///{home / 'factory.db'}"
+        return cls(home=home, db_url=db_url)
+
+    @property
+    def audio_dir(self) -> Path:
+        """Full-length normalized audio, one FLAC per video (the export cuts segments from here)."""
+        return self.home / "audio"
+
+    @property
+    def chunks_dir(self) -> Path:
+        return self.home / "chunks"
+
+    @property
+    def captions_dir(self) -> Path:
+        return self.home / "captions"
+
+    @property
+    def downloads_dir(self) -> Path:
+        """yt-dlp's scratch space; its files are deleted once a video is normalized."""
+        return self.home / "downloads"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def chunk_samples(self) -> int:
+        return self.chunk_seconds * self.sample_rate
+
+    @property
+    def overlap_samples(self) -> int:
+        return self.overlap_seconds * self.sample_rate
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.audio_dir, self.chunks_dir, self.captions_dir, self.downloads_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()

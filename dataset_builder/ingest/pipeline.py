@@ -1,0 +1,239 @@
+"""``vecs ingest``: download → normalize → verify → chunk → commit, one video at a time per worker.
+
+Files are written (atomically) before the transaction that records them, and that transaction records the
+video and all its chunks at once, so a run killed at any point resumes by redoing unfinished videos only.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import audio
+from ..atomic import remove_stale_temps
+from ..config import Settings, get_settings
+from ..store import Chunk, ChunkStatus, Video, VideoStatus, get_or_create_channel, session_scope
+from .captions import find_sidecars, store_captions
+from .chunking import chunk_spans, cut_chunks
+from .fetch import Downloaded, SourceEntry, SourceError, canonical_id, download, expand_source, file_sha256, url_hash
+
+
+@dataclass
+class IngestOutcome:
+    source: str
+    status: str  # "ingested" | "skipped" | "failed"
+    message: str = ""
+    video_id: str | None = None
+    chunks: int = 0
+    duration: float = 0.0
+
+
+Reporter = Callable[[str, float, float, str], None]  # (key, completed, total, description)
+
+
+def ingest(
+    sources: list[str],
+    *,
+    channel: str | None = None,
+    jobs: int = 1,
+    settings: Settings | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+) -> list[IngestOutcome]:
+    """Ingest every source; one failed source never stops the others."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    remove_stale_temps(settings.home)
+
+    outcomes: list[IngestOutcome] = []
+    entries: list[SourceEntry] = []
+    seen: set[str] = set()
+    for source in sources:
+        try:
+            for entry in expand_source(source):
+                if entry.canonical_url in seen:
+                    outcomes.append(IngestOutcome(entry.url, "skipped", "listed twice in this run"))
+                    continue
+                seen.add(entry.canonical_url)
+                entries.append(entry)
+        except SourceError as exc:
+            outcomes.append(IngestOutcome(source, "failed", str(exc)))
+
+    console = console or Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not progress,
+        transient=False,
+    ) as bar:
+
+        def run(entry: SourceEntry) -> IngestOutcome:
+            label = (entry.title or entry.url)[:40]
+            task = bar.add_task(label, total=1.0)
+
+            def report(done: float, total: float, stage: str) -> None:
+                bar.update(task, completed=done, total=max(total, 1e-9), description=f"{label} · {stage}")
+
+            outcome = ingest_one(entry, channel=channel, settings=settings, report=report)
+            bar.update(task, description=f"{label} · {outcome.status}", completed=1.0, total=1.0)
+            return outcome
+
+        if jobs <= 1:
+            outcomes.extend(run(e) for e in entries)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                outcomes.extend(pool.map(run, entries))
+    return outcomes
+
+
+def ingest_one(
+    entry: SourceEntry,
+    *,
+    channel: str | None = None,
+    settings: Settings | None = None,
+    report: Callable[[float, float, str], None] | None = None,
+) -> IngestOutcome:
+    settings = settings or get_settings()
+    report = report or (lambda done, total, stage: None)
+    with session_scope(settings) as s:
+        existing = s.scalar(select(Video).where(Video.source_url == entry.canonical_url))
+        if existing is not None:
+            return IngestOutcome(entry.url, "skipped", f"already ingested as {existing.video_id}", existing.video_id)
+
+    if entry.local_path is not None and entry.local_path.stat().st_size == 0:
+        return IngestOutcome(entry.url, "failed", f"{entry.local_path}: empty file (0 bytes)")
+    scratch = settings.downloads_dir / url_hash(entry.canonical_url)
+    shutil.rmtree(scratch, ignore_errors=True)
+    written: list[Path] = []
+    try:
+        report(0, 1, "download")
+        got = download(entry, scratch)
+        return _process(entry, got, channel, settings, report, written)
+    except (SourceError, audio.MediaError) as exc:
+        _remove(written)
+        return IngestOutcome(entry.url, "failed", str(exc))
+    except Exception as exc:  # unexpected: still one line, still nothing half-written
+        _remove(written)
+        return IngestOutcome(entry.url, "failed", f"{entry.url}: {type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _process(
+    entry: SourceEntry,
+    got: Downloaded,
+    channel: str | None,
+    settings: Settings,
+    report: Callable[[float, float, str], None],
+    written: list[Path],
+) -> IngestOutcome:
+    name = str(entry.local_path or entry.url)
+    info = audio.probe(got.path, name=name)
+    sha = file_sha256(got.path)
+    video_id = canonical_id(got.info, entry)
+    with session_scope(settings) as s:
+        twin = s.scalar(select(Video).where(Video.sha256 == sha))
+        if twin is not None:
+            raise SourceError(f"{name}: duplicate of video {twin.video_id} ({twin.source_url})")
+        taken = s.scalar(select(Video).where(Video.video_id == video_id))
+        if taken is not None:
+            video_id = f"{video_id}-{url_hash(entry.canonical_url, 8)}"
+
+    flac = settings.audio_dir / f"{video_id}.flac"
+    written.append(flac)
+    audio.normalize_to_flac(
+        got.path, flac, sample_rate=settings.sample_rate,
+        on_progress=lambda t: report(min(t, info.duration), info.duration, "normalize"), name=name,
+    )
+    frames = audio.num_frames(flac)
+    audio.check_duration(frames / settings.sample_rate, info.duration, str(name))
+    level = audio.peak(flac)
+    if level < audio.SILENCE_PEAK:
+        db = 20 * math.log10(level) if level > 0 else float("-inf")
+        raise audio.MediaError(f"{name}: silent audio (peak {db:.0f} dBFS)")
+
+    spans = chunk_spans(frames, settings.sample_rate, settings.chunk_seconds, settings.overlap_seconds)
+    chunk_dir = settings.chunks_dir / video_id
+    written.append(chunk_dir)
+    for span, _ in cut_chunks(
+        flac, spans, lambda sp: chunk_dir / f"{video_id}_c{sp.index:04d}.flac",
+        on_chunk=lambda sp: report(sp.index + 1, len(spans), "chunk"),
+    ):
+        pass
+
+    found = dict(got.subtitles)
+    if entry.local_path is not None:
+        for lang, path in find_sidecars(entry.local_path).items():
+            found.setdefault(lang, path)
+    captions = store_captions(found, settings.captions_dir, video_id, settings.home)
+    written.extend(settings.home / p for p in captions.values())
+
+    channel_name = (
+        channel
+        or got.info.get("channel")
+        or got.info.get("uploader")
+        or info.tags.get("album_artist")
+        or info.tags.get("artist")
+        or (entry.local_path.parent.name if entry.local_path else None)
+        or "unknown"
+    )
+    title = (
+        (got.info.get("title") if got.extractor != "generic" else None)
+        or info.tags.get("title")
+        or got.info.get("title")
+        or video_id
+    )
+    try:
+        with session_scope(settings) as s:
+            ch = get_or_create_channel(s, channel_name, got.info.get("channel_url"))
+            video = Video(
+                video_id=video_id,
+                channel_id=ch.id,
+                source_url=entry.canonical_url,
+                title=title,
+                extractor=got.extractor,
+                sha256=sha,
+                duration=frames / settings.sample_rate,
+                num_samples=frames,
+                sample_rate=settings.sample_rate,
+                audio_path=str(flac.relative_to(settings.home)),
+                captions=captions,
+                status=VideoStatus.READY,
+            )
+            s.add(video)
+            s.flush()
+            for span in spans:
+                s.add(
+                    Chunk(
+                        video_id=video.id,
+                        index=span.index,
+                        start_sample=span.start_sample,
+                        end_sample=span.end_sample,
+                        is_last=span.is_last,
+                        audio_path=str((chunk_dir / f"{video_id}_c{span.index:04d}.flac").relative_to(settings.home)),
+                        status=ChunkStatus.PENDING,
+                    )
+                )
+    except IntegrityError:
+        # Another worker committed the same source first: its files are the same bytes, keep them.
+        return IngestOutcome(entry.url, "skipped", "ingested concurrently by another worker", video_id)
+    return IngestOutcome(entry.url, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / settings.sample_rate)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,281 @@
+"""The factory state store: channels → videos → chunks → segments (paper, appendix 7.1).
+
+SQLite in WAL mode for one machine; PostgreSQL (``VECS_DB_URL``) when several workers share the work,
+claiming chunks with ``SELECT … FOR UPDATE SKIP LOCKED``. Files are written before the rows that point
+to them are committed, so a killed run never leaves a row naming a missing or partial file.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from .config import Settings, get_settings
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    videos: Mapped[list["Video"]] = relationship(back_populates="channel", order_by="Video.id")
+
+
+class VideoStatus:
+    INGESTING = "ingesting"
+    READY = "ready"
+
+
+class Video(Base):
+    __tablename__ = "videos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Stable public id (the YouTube id, or a hash of a local file's path): the dataset's ``video_id``.
+    video_id: Mapped[str] = mapped_column(String(64), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    #: Canonical URL; unique so the same source twice adds nothing (paper: ``original_url``).
+    source_url: Mapped[str] = mapped_column(String(2000), unique=True)
+    title: Mapped[str | None] = mapped_column(String(1000))
+    extractor: Mapped[str | None] = mapped_column(String(100))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    num_samples: Mapped[int] = mapped_column(Integer, default=0)
+    sample_rate: Mapped[int] = mapped_column(Integer, default=16000)
+    audio_path: Mapped[str | None] = mapped_column(String(2000))
+    #: ``{"vi": "captions/ID.vi.vtt", ...}`` relative to ``$VECS_HOME``.
+    captions: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=VideoStatus.INGESTING)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    channel: Mapped[Channel] = relationship(back_populates="videos")
+    chunks: Mapped[list["Chunk"]] = relationship(
+        back_populates="video", order_by="Chunk.index", cascade="all, delete-orphan"
+    )
+
+
+class ChunkStatus:
+    """Chunk state machine: pending → prelabeling → prelabeled → (pushed) → verified; or failed."""
+
+    PENDING = "pending"
+    PRELABELING = "prelabeling"
+    PRELABELED = "prelabeled"
+    FAILED = "failed"
+    PUSHED = "pushed"
+    VERIFIED = "verified"
+    ALL = (PENDING, PRELABELING, PRELABELED, FAILED, PUSHED, VERIFIED)
+
+
+class Chunk(Base):
+    """The atomic unit of pre-labeling: samples [start_sample, end_sample) of the video's audio."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (UniqueConstraint("video_id", "index"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    start_sample: Mapped[int] = mapped_column(Integer)
+    end_sample: Mapped[int] = mapped_column(Integer)
+    is_last: Mapped[bool] = mapped_column(Boolean, default=False)
+    audio_path: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(20), default=ChunkStatus.PENDING, index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    engine: Mapped[str | None] = mapped_column(String(100))
+    video: Mapped[Video] = relationship(back_populates="chunks")
+    segments: Mapped[list["Segment"]] = relationship(
+        back_populates="chunk", order_by="Segment.start", cascade="all, delete-orphan"
+    )
+
+    @property
+    def start(self) -> float:
+        return self.start_sample / self.video.sample_rate
+
+    @property
+    def end(self) -> float:
+        return self.end_sample / self.video.sample_rate
+
+    @property
+    def duration(self) -> float:
+        return (self.end_sample - self.start_sample) / self.video.sample_rate
+
+
+class Segment(Base):
+    """One utterance inside a chunk; times are chunk-relative (absolute = chunk.start + start)."""
+
+    __tablename__ = "segments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), index=True)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    raw_start: Mapped[float] = mapped_column(Float)
+    raw_end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text, default="")
+    translation: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(100), default="")
+    #: Human verification (filled by ``vecs argilla pull``).
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    discarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified_text: Mapped[str | None] = mapped_column(Text)
+    verified_translation: Mapped[str | None] = mapped_column(Text)
+    verified_start: Mapped[float | None] = mapped_column(Float)
+    verified_end: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[str | None] = mapped_column(String(50))
+    annotator: Mapped[str | None] = mapped_column(String(200))
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    chunk: Mapped[Chunk] = relationship(back_populates="segments")
+
+    @property
+    def abs_start(self) -> float:
+        return self.chunk.start + self.start
+
+    @property
+    def abs_end(self) -> float:
+        return self.chunk.start + self.end
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Engine and sessions
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn) -> None:
+    # Take the write lock at BEGIN so two writers never deadlock on a lock upgrade; this is what makes
+    # a claim (select then update) atomic on SQLite, where FOR UPDATE does not exist.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    url = settings.db_url
+    engine = _ENGINES.get(url)
+    if engine is not None:
+        return engine
+    if url.startswith("sqlite"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    Base.metadata.create_all(engine)
+    _ENGINES[url] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+
+
+@contextmanager
+def session_scope(settings: Settings | None = None) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error (no partial commits)."""
+    maker = sessionmaker(bind=get_engine(settings), expire_on_commit=False)
+    session = maker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def get_or_create_channel(session: Session, name: str, url: str | None = None) -> Channel:
+    channel = session.scalar(select(Channel).where(Channel.name == name))
+    if channel is None:
+        channel = Channel(name=name, url=url)
+        session.add(channel)
+        session.flush()
+    return channel
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Claims: several workers share the chunks without two taking the same one.
+
+
+def claim_chunks(
+    session: Session,
+    *,
+    limit: int = 1,
+    from_status: str = ChunkStatus.PENDING,
+    to_status: str = ChunkStatus.PRELABELING,
+    worker: str | None = None,
+    stale_after: dt.timedelta | None = dt.timedelta(hours=1),
+) -> list[Chunk]:
+    """Atomically move up to ``limit`` chunks from ``from_status`` to ``to_status`` for this worker.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's rows. SQLite:
+    the transaction began with ``BEGIN IMMEDIATE`` so the select-then-update runs alone. A claim older
+    than ``stale_after`` (a worker that died) is taken over. The caller's transaction commits the claim.
+    """
+    worker = worker or worker_id()
+    cond = Chunk.status == from_status
+    if stale_after is not None:
+        cutoff = utcnow() - stale_after
+        cond = cond | ((Chunk.status == to_status) & (Chunk.claimed_at < cutoff))
+    stmt = select(Chunk.id).where(cond).order_by(Chunk.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids: Sequence[int] = session.scalars(stmt).all()
+    if not ids:
+        return []
+    session.execute(
+        update(Chunk)
+        .where(Chunk.id.in_(ids))
+        .values(status=to_status, claimed_by=worker, claimed_at=utcnow(), attempts=Chunk.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(select(Chunk).where(Chunk.id.in_(ids)).order_by(Chunk.id)))
+
+
+def chunk_status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Chunk.status, func.count()).group_by(Chunk.status)).all()
+    return {status: n for status, n in rows}

@@ -1,0 +1,1 @@
+"""Text normalization, metrics, model builders, training loops and inference."""
