@@ -1,0 +1,134 @@
+"""Shared fixtures: an isolated ``$VECS_HOME``, media made on the fly, a real PostgreSQL server."""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dataset_builder.config import Settings
+from dataset_builder.store import dispose_engines
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch) -> Settings:
+    """A fresh ``$VECS_HOME`` on SQLite; subprocesses (the CLI) inherit it through the environment."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("VECS_HOME", str(home))
+    monkeypatch.delenv("VECS_DB_URL", raising=False)
+    yield Settings.from_env()
+    dispose_engines()
+
+
+def noise(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    """Deterministic int16 noise: every sample differs, so an off-by-one cut cannot pass unnoticed."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-8000, 8000, size=int(round(seconds * sr)), dtype=np.int16)
+
+
+def make_wav(path: Path, seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    data = noise(seconds, sr, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), data, sr, subtype="PCM_16")
+    return data
+
+
+def make_m4a(path: Path, seconds: float, freq: int = 440) -> Path:
+    """A YouTube-like AAC 44.1 kHz stereo file with the moov atom first (as YouTube serves it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=f={freq}:d={seconds}",
+         "-f", "lavfi", "-i", f"anoisesrc=d={seconds}:a=0.05:seed={freq}",
+         "-filter_complex", "amix=inputs=2", "-ac", "2", "-ar", "44100", "-c:a", "aac",
+         "-movflags", "+faststart", str(path)],
+        check=True,
+    )
+    return path
+
+
+def run_vecs(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    vecs = shutil.which("vecs", path=str(ROOT / ".venv" / "bin")) or shutil.which("vecs")
+    return subprocess.run(
+        [vecs, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PostgreSQL: Debian's server binaries, a throw-away cluster on a free port, started by the test session.
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL server binaries not installed (Debian package 'postgresql'; make setup installs it)")
+    bindir = Path(bins[-1]).parent
+    base = tmp_path_factory.mktemp("pg")
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    runas: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server as")
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        os.chown(sock, pw.pw_uid, pw.pw_gid)
+        runas = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*runas, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    log = base / "server.log"
+    subprocess.run(
+        [*runas, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+         "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync=off", "start"],
+        check=True, capture_output=True,
+    )
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    try:
+        yield url
+    finally:
+        subprocess.run([*runas, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+
+
+@pytest.fixture
+def pg_settings(postgres_url, tmp_path, monkeypatch) -> Settings:
+    """Settings on a fresh PostgreSQL database (tables dropped afterwards)."""
+    from dataset_builder.store import Base, get_engine
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("VECS_HOME", str(home))
+    monkeypatch.setenv("VECS_DB_URL", postgres_url)
+    settings = Settings.from_env()
+    engine = get_engine(settings)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    yield settings
+    Base.metadata.drop_all(engine)
+    dispose_engines()
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
