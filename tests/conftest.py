@@ -7,6 +7,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,12 +76,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory):
+def postgres_url():
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         pytest.skip("PostgreSQL server binaries not installed (Debian package 'postgresql'; make setup installs it)")
     bindir = Path(bins[-1]).parent
-    base = tmp_path_factory.mktemp("pg")
+    # Not under pytest's tmp root: that is private to root, and the server runs as 'postgres'.
+    base = Path(tempfile.mkdtemp(prefix="vecs-pg-"))
     data, sock = base / "data", base / "sock"
     sock.mkdir()
     runas: list[str] = []
@@ -106,6 +108,7 @@ def postgres_url(tmp_path_factory):
         yield url
     finally:
         subprocess.run([*runas, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
