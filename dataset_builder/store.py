@@ -163,6 +163,43 @@ class Segment(Base):
         return self.chunk.start + self.end
 
 
+class KeyState(Base):
+    """A (model, API key) slot of the pre-label key pool. The key itself is never stored, only its hash."""
+
+    __tablename__ = "key_states"
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cooldown_until: Mapped[float] = mapped_column(Float, default=0.0)
+    backoff_level: Mapped[int] = mapped_column(Integer, default=0)
+    learned_limit: Mapped[int | None] = mapped_column(Integer)
+    day: Mapped[str | None] = mapped_column(String(10))
+    day_count: Mapped[int] = mapped_column(Integer, default=0)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class PrelabelAttempt(Base):
+    """Every request made for a chunk, kept for audit: who answered, how fast, what it cost, what it said."""
+
+    __tablename__ = "prelabel_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), index=True)
+    engine: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(100))
+    key_hash: Mapped[str | None] = mapped_column(String(20))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    latency_s: Mapped[float | None] = mapped_column(Float)
+    offset_s: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(30))
+    http_code: Mapped[int | None] = mapped_column(Integer)
+    finish_reason: Mapped[str | None] = mapped_column(String(30))
+    detail: Mapped[str | None] = mapped_column(Text)
+    raw_response: Mapped[str | None] = mapped_column(Text)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Engine and sessions
 

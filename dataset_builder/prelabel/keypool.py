@@ -1,0 +1,277 @@
+"""A pool of Gemini API keys across model tiers that survives quota exhaustion (paper 5.2, made better).
+
+- A 429 cools down only that (model, key), for the server's RetryInfo delay when it gives one, else an
+  exponential backoff with jitter. The same 429 teaches the pool that slot's per-window limit (the
+  requests it had sent in the trailing window), so afterwards it paces itself instead of hitting the wall.
+- The cheapest tier's free keys take requests first; a dearer tier serves only while every key of the
+  cheaper tiers is cooling or paced.
+- With nothing free, ``acquire`` sleeps exactly until the earliest slot frees — no fixed global sleep.
+- An invalid or revoked key is retired for every model.
+- Cooldowns, learned limits, per-day counts and retirements live in the state store: a restart does not
+  hammer exhausted keys, and processes sharing a PostgreSQL store see each other's cooldowns.
+- Keys are identified by a short hash everywhere outside this object; the secret never leaves it.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from ..config import Settings
+from ..store import KeyState, session_scope
+
+#: Gemini's daily quotas reset at midnight Pacific time.
+QUOTA_TZ = ZoneInfo("America/Los_Angeles")
+
+
+def key_hash(key: str) -> str:
+    return "k-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+class NoKeysError(RuntimeError):
+    """No usable key is left (none configured, or all retired)."""
+
+
+@dataclass
+class Lease:
+    model: str
+    key_hash: str
+    tier: int
+    _key: str = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+
+@dataclass
+class _Slot:
+    model: str
+    key_hash: str
+    cooldown_until: float = 0.0
+    backoff_level: int = 0
+    learned_limit: int | None = None
+    day: str = ""
+    day_count: int = 0
+    sends: deque = field(default_factory=deque)  # send times in the trailing window (this process)
+    rate_limited: int = 0
+    ok: int = 0
+
+
+class KeyPool:
+    def __init__(
+        self,
+        keys: list[str],
+        tiers: list[str],
+        *,
+        settings: Settings | None = None,
+        window: float = 60.0,
+        rpm: dict[str, int] | None = None,
+        rpd: dict[str, int] | None = None,
+        base_backoff: float = 2.0,
+        max_backoff: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        seed: int | None = None,
+    ) -> None:
+        keys = list(dict.fromkeys(k.strip() for k in keys if k and k.strip()))
+        if not keys:
+            raise NoKeysError("no Gemini API keys: set GEMINI_API_KEYS (comma-separated) or GEMINI_API_KEY")
+        if not tiers:
+            raise ValueError("no model tiers given")
+        self._keys = {key_hash(k): k for k in keys}
+        self.tiers = list(tiers)
+        self.window = window
+        self.rpm = dict(rpm or {})
+        self.rpd = dict(rpd or {})
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.clock = clock
+        self.settings = settings
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._changed: asyncio.Event | None = None
+        self.retired: dict[str, str] = {}
+        self._slots = {(m, h): _Slot(m, h) for m in self.tiers for h in self._keys}
+        self._load()
+
+    # -- persistence ----------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self.settings is None:
+            return
+        with session_scope(self.settings) as s:
+            rows = s.scalars(select(KeyState).where(KeyState.key_hash.in_(list(self._keys)))).all()
+            for row in rows:
+                if row.retired:
+                    self.retired[row.key_hash] = row.reason or "retired"
+                slot = self._slots.get((row.model, row.key_hash))
+                if slot is None:
+                    continue
+                slot.cooldown_until = max(slot.cooldown_until, row.cooldown_until or 0.0)
+                slot.backoff_level = row.backoff_level or 0
+                slot.learned_limit = row.learned_limit
+                slot.day, slot.day_count = row.day or "", row.day_count or 0
+
+    def _save(self, slot: _Slot, retired_reason: str | None = None) -> None:
+        if self.settings is None:
+            return
+        with session_scope(self.settings) as s:
+            row = s.get(KeyState, (slot.model, slot.key_hash))
+            if row is None:
+                row = KeyState(model=slot.model, key_hash=slot.key_hash)
+                s.add(row)
+            row.cooldown_until = max(row.cooldown_until or 0.0, slot.cooldown_until)
+            row.backoff_level = slot.backoff_level
+            row.learned_limit = slot.learned_limit
+            row.day, row.day_count = slot.day, slot.day_count
+            if retired_reason is not None:
+                row.retired, row.reason = True, retired_reason
+
+    # -- state ----------------------------------------------------------------------------------------
+
+    def _today(self, now: float) -> str:
+        return dt.datetime.fromtimestamp(now, QUOTA_TZ).strftime("%Y-%m-%d")
+
+    def _next_day_start(self, now: float) -> float:
+        local = dt.datetime.fromtimestamp(now, QUOTA_TZ)
+        tomorrow = (local + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return tomorrow.timestamp()
+
+    def _limit(self, slot: _Slot) -> int | None:
+        configured = self.rpm.get(slot.model)
+        if configured and slot.learned_limit:
+            return min(configured, slot.learned_limit)
+        return configured or slot.learned_limit
+
+    def _wait_for(self, slot: _Slot, now: float) -> float:
+        """Seconds until ``slot`` may take a request (0 = now)."""
+        if slot.key_hash in self.retired:
+            return float("inf")
+        while slot.sends and slot.sends[0] <= now - self.window:
+            slot.sends.popleft()
+        wait = max(0.0, slot.cooldown_until - now)
+        limit = self._limit(slot)
+        if limit is not None and len(slot.sends) >= limit:
+            wait = max(wait, slot.sends[len(slot.sends) - limit] + self.window - now)
+        daily = self.rpd.get(slot.model)
+        if daily is not None and slot.day == self._today(now) and slot.day_count >= daily:
+            wait = max(wait, self._next_day_start(now) - now)
+        return wait
+
+    def _pick(self, now: float) -> tuple[Lease | None, float]:
+        if len(self.retired) == len(self._keys):
+            raise NoKeysError("every Gemini key is retired: " + "; ".join(f"{h}: {r}" for h, r in self.retired.items()))
+        earliest = float("inf")
+        for tier, model in enumerate(self.tiers):
+            free = []
+            for h in self._keys:
+                slot = self._slots[(model, h)]
+                wait = self._wait_for(slot, now)
+                if wait <= 0:
+                    free.append(slot)
+                earliest = min(earliest, wait)
+            if free:
+                # Least recently used first spreads load evenly over the keys.
+                slot = min(free, key=lambda s: (s.sends[-1] if s.sends else 0.0, self._rng.random()))
+                slot.sends.append(now)
+                today = self._today(now)
+                if slot.day != today:
+                    slot.day, slot.day_count = today, 0
+                slot.day_count += 1
+                return Lease(model, slot.key_hash, tier, self._keys[slot.key_hash]), 0.0
+        return None, earliest
+
+    async def acquire(self) -> Lease:
+        """The next (model, key) to use, waiting exactly as long as the pool must."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        while True:
+            with self._lock:
+                lease, wait = self._pick(self.clock())
+            if lease is not None:
+                return lease
+            if wait == float("inf"):
+                raise NoKeysError("no key can serve any tier")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    # -- outcomes -------------------------------------------------------------------------------------
+
+    def report_ok(self, lease: Lease) -> None:
+        with self._lock:
+            slot = self._slots[(lease.model, lease.key_hash)]
+            slot.ok += 1
+            if slot.backoff_level:
+                slot.backoff_level = 0
+                self._save(slot)
+
+    def report_rate_limited(self, lease: Lease, retry_delay: float | None = None, per_day: bool = False) -> float:
+        """Cool the slot down; returns the cooldown in seconds."""
+        with self._lock:
+            now = self.clock()
+            slot = self._slots[(lease.model, lease.key_hash)]
+            slot.rate_limited += 1
+            if slot.sends:  # the refused request did not count toward the quota
+                slot.sends.pop()
+            if per_day:
+                cooldown = self._next_day_start(now) - now
+            elif retry_delay is not None and retry_delay >= 0:
+                cooldown = retry_delay + 0.05
+            else:
+                cooldown = min(self.max_backoff, self.base_backoff * 2**slot.backoff_level)
+                cooldown *= self._rng.uniform(0.5, 1.5)
+                slot.backoff_level += 1
+            if not per_day:
+                in_window = len([t for t in slot.sends if t > now - self.window])
+                if in_window >= 1 and (slot.learned_limit is None or in_window < slot.learned_limit):
+                    slot.learned_limit = in_window
+            slot.cooldown_until = max(slot.cooldown_until, now + cooldown)
+            self._save(slot)
+        return cooldown
+
+    def retire(self, key_hash_: str, reason: str) -> None:
+        with self._lock:
+            self.retired[key_hash_] = reason
+            for model in self.tiers:
+                self._save(self._slots[(model, key_hash_)], retired_reason=reason)
+        self._notify()
+
+    def release(self) -> None:
+        """Something changed (a request finished): waiters re-check."""
+        self._notify()
+
+    # -- reporting ------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        now = self.clock()
+        with self._lock:
+            return {
+                "retired": dict(self.retired),
+                "slots": [
+                    {
+                        "model": s.model, "key": s.key_hash, "ok": s.ok, "rate_limited": s.rate_limited,
+                        "cooling_s": round(max(0.0, s.cooldown_until - now), 3), "learned_limit": s.learned_limit,
+                        "day_count": s.day_count,
+                    }
+                    for s in self._slots.values()
+                ],
+            }
+
+    def key_hashes(self) -> list[str]:
+        return list(self._keys)
