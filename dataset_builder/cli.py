@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import get_settings
+from .config import DEFAULT_TIERS, gemini_keys, gemini_prices, get_settings
 
 app = typer.Typer(
     add_completion=False,
@@ -71,6 +71,90 @@ def ingest(
     err.print(f"{ok} ingested, {sum(o.status == 'skipped' for o in outcomes)} skipped, {failed} failed")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def prelabel(
+    engine: str = typer.Option("gemini", "--engine", help="gemini (audio → Gemini) or captions (stored captions)."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Chunks in flight at once."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Label at most N chunks."),
+    tiers: str = typer.Option(",".join(DEFAULT_TIERS), "--tiers", help="Model tiers, cheapest first."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", envvar="VECS_GEMINI_BASE_URL",
+                                           help="Gemini API base URL (a gateway or a local server)."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds before a request counts as failed."),
+    rpm: Optional[str] = typer.Option(None, "--rpm", help="Known per-key limits, e.g. 'gemini-2.5-flash=10,gemini-2.5-pro=5'."),
+    window: float = typer.Option(60.0, "--quota-window", help="Length of the quota window in seconds."),
+    refine: bool = typer.Option(True, "--refine/--no-refine", help="Snap times to silero-vad speech boundaries."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Put failed chunks back in the queue first."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Pre-label pending chunks: transcript + Vietnamese translation, chunk-relative times."""
+    import asyncio
+
+    from .prelabel.runner import retry_failed as requeue, run_engine
+
+    settings = get_settings()
+    if engine == "gemini":
+        from .prelabel.gemini import GeminiCaller, GeminiEngine
+        from .prelabel.keypool import KeyPool, NoKeysError
+
+        rpm_map = {}
+        for part in (rpm or "").split(","):
+            if part.strip():
+                model, _, n = part.partition("=")
+                rpm_map[model.strip()] = int(n)
+        try:
+            pool = KeyPool(gemini_keys(), [t.strip() for t in tiers.split(",") if t.strip()],
+                           settings=settings, window=window, rpm=rpm_map)
+        except NoKeysError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
+        refiner = None
+        if refine:
+            from .prelabel.refine import load_refiner
+
+            refiner = load_refiner(warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"))
+        runner_engine = GeminiEngine(pool, GeminiCaller(base_url=base_url, timeout_s=timeout), refiner=refiner)
+    elif engine == "captions":
+        from .prelabel.captions import CaptionsEngine
+
+        runner_engine = CaptionsEngine(settings.home)
+    else:
+        raise typer.BadParameter(f"--engine {engine!r}: expected gemini or captions")
+    settings.ensure_dirs()
+    if retry_failed:
+        requeue(settings)
+    run = asyncio.run(run_engine(runner_engine, settings, concurrency=concurrency, limit=limit,
+                                 progress=progress, console=err))
+    _print_prelabel_summary(run)
+    if run.failed:
+        raise typer.Exit(1)
+
+
+def _print_prelabel_summary(run) -> None:
+    import time
+
+    elapsed = time.perf_counter() - run.started
+    prices = gemini_prices()
+    err.print(
+        f"{run.done} chunks pre-labeled ({run.audio_s / 3600:.2f} h of audio), {run.failed} failed, "
+        f"{run.requests} requests, {run.rate_limited} rate-limited, {run.server_errors} server errors/timeouts, "
+        f"{elapsed:.1f} s"
+    )
+    total_cost = 0.0
+    for model, (tin, tout) in sorted(run.tokens.items()):
+        pin, pout = prices.get(model, (0.0, 0.0))
+        cost = tin / 1e6 * pin + tout / 1e6 * pout
+        total_cost += cost
+        err.print(f"  {model}: {tin:,} input + {tout:,} output tokens ≈ ${cost:.4f}")
+    if run.tokens:
+        err.print(f"  estimated cost: ${total_cost:.4f}")
+    if run.repairs:
+        err.print("  repaired: " + ", ".join(f"{k} {v}" for k, v in sorted(run.repairs.items())))
+    if run.drops:
+        err.print("  dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(run.drops.items())))
+    for video_id, index, reason in run.failures[:20]:
+        err.print(f"[red]FAILED[/red] chunk {video_id}#{index}: {reason}", highlight=False, soft_wrap=True)
 
 
 @app.command()

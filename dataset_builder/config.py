@@ -66,3 +66,29 @@ class Settings:
 
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+#: Gemini list prices, USD per 1M tokens (input incl. audio, output). Override with
+#: ``VECS_GEMINI_PRICES='{"gemini-2.5-flash": [1.0, 2.5]}'``; used only for the cost estimate.
+DEFAULT_GEMINI_PRICES = {
+    "gemini-2.5-flash": (1.00, 2.50),
+    "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-2.5-flash-lite": (0.30, 0.40),
+}
+DEFAULT_TIERS = ("gemini-2.5-flash", "gemini-2.5-pro")
+
+
+def gemini_prices() -> dict[str, tuple[float, float]]:
+    import json
+
+    prices = dict(DEFAULT_GEMINI_PRICES)
+    override = os.environ.get("VECS_GEMINI_PRICES")
+    if override:
+        prices.update({k: tuple(v) for k, v in json.loads(override).items()})
+    return prices
+
+
+def gemini_keys() -> list[str]:
+    """Keys from ``GEMINI_API_KEYS`` (comma-separated) or ``GEMINI_API_KEY``; never logged."""
+    raw = os.environ.get("GEMINI_API_KEYS") or os.environ.get("GEMINI_API_KEY") or ""
+    return [k.strip() for k in raw.split(",") if k.strip()]

@@ -167,11 +167,12 @@ class KeyPool:
             wait = max(wait, self._next_day_start(now) - now)
         return wait
 
-    def _pick(self, now: float) -> tuple[Lease | None, float]:
+    def _pick(self, now: float, avoid: set[str] | frozenset = frozenset()) -> tuple[Lease | None, float]:
         if len(self.retired) == len(self._keys):
             raise NoKeysError("every Gemini key is retired: " + "; ".join(f"{h}: {r}" for h, r in self.retired.items()))
         earliest = float("inf")
-        for tier, model in enumerate(self.tiers):
+        tiers = [(t, m) for t, m in enumerate(self.tiers) if m not in avoid] or list(enumerate(self.tiers))
+        for tier, model in tiers:
             free = []
             for h in self._keys:
                 slot = self._slots[(model, h)]
@@ -190,13 +191,16 @@ class KeyPool:
                 return Lease(model, slot.key_hash, tier, self._keys[slot.key_hash]), 0.0
         return None, earliest
 
-    async def acquire(self) -> Lease:
-        """The next (model, key) to use, waiting exactly as long as the pool must."""
+    async def acquire(self, avoid: set[str] | frozenset = frozenset()) -> Lease:
+        """The next (model, key) to use, waiting exactly as long as the pool must.
+
+        ``avoid`` names models to skip when another tier exists (a retry "on another tier").
+        """
         if self._changed is None:
             self._changed = asyncio.Event()
         while True:
             with self._lock:
-                lease, wait = self._pick(self.clock())
+                lease, wait = self._pick(self.clock(), avoid)
             if lease is not None:
                 return lease
             if wait == float("inf"):

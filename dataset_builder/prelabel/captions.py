@@ -1,0 +1,136 @@
+"""Pre-labels from captions stored at ingest (WebVTT / SRT, YouTube's automatic captions included).
+
+Free, instant and offline: ``make demo`` runs the whole factory on it. Cues are merged into 2–25 s segments
+at caption boundaries, and every chunk gets the segments that overlap its window, clipped to it — the way a
+real pre-labeler reports an utterance straddling a chunk edge (the export resolves those overlaps).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from modeling.text import clean_text
+
+from .parsing import Segment, parse_timestamp
+from .runner import ChunkFailed, ChunkJob, Labeled, Run
+
+MIN_SEGMENT_S = 2.0
+MAX_SEGMENT_S = 25.0
+#: Cues closer than this, with no sentence end between them, are one utterance split by the caption tool.
+JOIN_GAP_S = 0.25
+_ARROW = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")
+_TAG = re.compile(r"<[^>]*>")
+_SENTENCE_END = re.compile(r"[.!?…。]['\"”’)]*$")
+#: Caption languages in order of preference for a code-switched transcript.
+LANG_PREFERENCE = ("und", "vi", "en")
+
+
+@dataclass
+class Cue:
+    start: float
+    end: float
+    text: str
+
+
+def parse_captions(text: str) -> list[Cue]:
+    """WebVTT or SRT → cues with plain text (styling tags, cue settings and notes removed)."""
+    cues: list[Cue] = []
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    i = 0
+    while i < len(lines):
+        m = _ARROW.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        try:
+            start = parse_timestamp(m.group(1))
+            end = parse_timestamp(m.group(2))
+        except ValueError:
+            i += 1
+            continue
+        i += 1
+        body = []
+        while i < len(lines) and lines[i].strip():
+            body.append(_TAG.sub("", lines[i]))
+            i += 1
+        cue_text = clean_text(" ".join(body))
+        if cue_text and end > start:
+            cues.append(Cue(start, end, cue_text))
+    return _drop_rolling_repeats(cues)
+
+
+def _drop_rolling_repeats(cues: list[Cue]) -> list[Cue]:
+    """YouTube's automatic captions repeat the previous line at the top of each cue; keep only what is new."""
+    out: list[Cue] = []
+    for cue in cues:
+        text = cue.text
+        if out:
+            prev = out[-1].text
+            if text == prev:
+                out[-1].end = max(out[-1].end, cue.end)
+                continue
+            if text.startswith(prev + " "):
+                text = text[len(prev) + 1:]
+        out.append(Cue(cue.start, cue.end, text))
+    return out
+
+
+def merge_cues(cues: list[Cue]) -> list[Cue]:
+    """Join cues into 2–25 s segments, only at caption boundaries."""
+    merged: list[Cue] = []
+    for cue in sorted(cues, key=lambda c: c.start):
+        if merged:
+            cur = merged[-1]
+            gap = cue.start - cur.end
+            too_short = cur.end - cur.start < MIN_SEGMENT_S and gap < 1.0
+            split_sentence = gap < JOIN_GAP_S and not _SENTENCE_END.search(cur.text)
+            if (too_short or split_sentence) and cue.end - cur.start <= MAX_SEGMENT_S:
+                cur.end = max(cur.end, cue.end)
+                cur.text = f"{cur.text} {cue.text}"
+                continue
+        merged.append(Cue(cue.start, cue.end, cue.text))
+    return merged
+
+
+def segments_for_chunk(cues: list[Cue], chunk_start: float, duration: float) -> list[Segment]:
+    out = []
+    for cue in cues:
+        rel_start, rel_end = cue.start - chunk_start, cue.end - chunk_start
+        if rel_end <= 0 or rel_start >= duration:
+            continue
+        out.append(Segment(round(max(0.0, rel_start), 3), round(min(duration, rel_end), 3), cue.text, ""))
+    return out
+
+
+class CaptionsEngine:
+    name = "captions"
+
+    def __init__(self, home: Path, translator=None) -> None:
+        self.home = home
+        self.translator = translator  # optional MT: callable(list[str]) -> list[str]
+        self._cache: dict[str, list[Cue]] = {}
+
+    def _cues(self, job: ChunkJob) -> list[Cue]:
+        if job.video_id not in self._cache:
+            lang = next((lang for lang in LANG_PREFERENCE if lang in job.captions), None)
+            lang = lang or next(iter(sorted(job.captions)), None)
+            if lang is None:
+                raise ChunkFailed("no captions stored for this video (ingest found none)")
+            path = self.home / job.captions[lang]
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise ChunkFailed(f"captions unreadable: {path.name}: {exc.strerror}") from None
+            self._cache[job.video_id] = merge_cues(parse_captions(text))
+        return self._cache[job.video_id]
+
+    async def label(self, job: ChunkJob, run: Run) -> Labeled:
+        if not job.audio_path.exists():
+            raise ChunkFailed(f"chunk audio missing: {job.audio_path.name}")
+        segments = segments_for_chunk(self._cues(job), job.start, job.duration)
+        if self.translator is not None and segments:
+            for seg, tr in zip(segments, self.translator([s.text for s in segments])):
+                seg.translation = tr
+        run.requests += 1
+        return Labeled(segments)

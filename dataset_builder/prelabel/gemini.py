@@ -1,0 +1,281 @@
+"""One Gemini request through the real google-genai client, and the classification of what came back.
+
+The client is pointed at a gateway or a local server with ``HttpOptions(base_url=...)``; retries are ours
+(the key pool decides where the next attempt goes), so the client's own retry options stay off.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+try:  # google-genai 3.x talks through httpx2; older releases through httpx
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover
+    import httpx
+from google import genai
+from google.genai import errors, types
+
+from .keypool import Lease
+from .prompts import RESPONSE_SCHEMA, SYSTEM_PROMPT, user_prompt
+
+
+@dataclass
+class Reply:
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    output_tokens: int | None
+    latency: float
+
+
+class RequestFailed(Exception):
+    """A request that produced no usable reply; ``kind`` says what the caller should do about it."""
+
+    def __init__(self, kind: str, detail: str, *, http_code: int | None = None, retry_delay: float | None = None,
+                 per_day: bool = False, latency: float = 0.0) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind  # "rate_limited" | "invalid_key" | "transient" | "fatal"
+        self.detail = detail
+        self.http_code = http_code
+        self.retry_delay = retry_delay
+        self.per_day = per_day
+        self.latency = latency
+
+
+def parse_duration(value) -> float | None:
+    """Google's protobuf Duration JSON ("1.5s", "30s") → seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    return None
+
+
+def _error_details(exc: errors.APIError) -> list[dict]:
+    body = exc.details if isinstance(exc.details, dict) else {}
+    inner = body.get("error", body) if isinstance(body, dict) else {}
+    details = inner.get("details") if isinstance(inner, dict) else None
+    return [d for d in details or [] if isinstance(d, dict)]
+
+
+def classify(exc: BaseException, latency: float, redact) -> RequestFailed:
+    """Map any exception from the client to what the pool and the runner should do."""
+    if isinstance(exc, errors.APIError):
+        details = _error_details(exc)
+        message = redact(str(exc.message or exc.status or exc))
+        reasons = {d.get("reason") for d in details}
+        if exc.code == 429:
+            delay = next((parse_duration(d.get("retryDelay")) for d in details if "retryDelay" in d), None)
+            quota_ids = " ".join(str(v.get("quotaId", "")) for d in details for v in d.get("violations", []) or [])
+            per_day = "PerDay" in quota_ids or "per day" in message.lower()
+            return RequestFailed("rate_limited", message, http_code=429, retry_delay=delay, per_day=per_day, latency=latency)
+        if "API_KEY_INVALID" in reasons or exc.code == 403 or (exc.code in (400, 401) and "api key" in message.lower()):
+            return RequestFailed("invalid_key", f"{exc.code} {exc.status}: {message}", http_code=exc.code, latency=latency)
+        if isinstance(exc, errors.ServerError) or (exc.code or 0) >= 500 or exc.code == 408:
+            return RequestFailed("transient", f"{exc.code} {exc.status}: {message}", http_code=exc.code, latency=latency)
+        return RequestFailed("fatal", f"{exc.code} {exc.status}: {message}", http_code=exc.code, latency=latency)
+    if isinstance(exc, (httpx.TimeoutException, httpx.TransportError, TimeoutError, ConnectionError)):
+        return RequestFailed("transient", f"{type(exc).__name__}: {redact(str(exc)) or 'timed out'}", latency=latency)
+    return RequestFailed("fatal", f"{type(exc).__name__}: {redact(str(exc))}", latency=latency)
+
+
+class GeminiCaller:
+    """Holds one client per key (the key is bound at construction) and makes single requests."""
+
+    def __init__(self, base_url: str | None = None, timeout_s: float = 600.0, max_output_tokens: int | None = None) -> None:
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.max_output_tokens = max_output_tokens
+        self._clients: dict[str, genai.Client] = {}
+        self._secrets: list[str] = []
+        self._prompt = user_prompt()
+
+    def _client(self, lease: Lease) -> genai.Client:
+        client = self._clients.get(lease.key_hash)
+        if client is None:
+            opts = types.HttpOptions(timeout=int(self.timeout_s * 1000))
+            if self.base_url:
+                opts = types.HttpOptions(base_url=self.base_url, timeout=int(self.timeout_s * 1000))
+            client = genai.Client(api_key=lease.key, http_options=opts)
+            self._clients[lease.key_hash] = client
+            self._secrets.append(lease.key)
+        return client
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    async def generate(self, lease: Lease, audio: bytes, mime_type: str = "audio/flac") -> Reply:
+        client = self._client(lease)
+        config = types.GenerateContentConfig(
+            system_instruction=SYSTEM_PROMPT,
+            response_mime_type="application/json",
+            response_schema=RESPONSE_SCHEMA,
+            temperature=0.0,
+            max_output_tokens=self.max_output_tokens,
+        )
+        t0 = time.perf_counter()
+        try:
+            response = await client.aio.models.generate_content(
+                model=lease.model,
+                contents=[types.Part.from_bytes(data=audio, mime_type=mime_type), self._prompt],
+                config=config,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes raw
+            raise classify(exc, time.perf_counter() - t0, self.redact) from None
+        latency = time.perf_counter() - t0
+        candidate = (response.candidates or [None])[0]
+        finish = getattr(getattr(candidate, "finish_reason", None), "name", None) or (
+            str(candidate.finish_reason) if candidate is not None and candidate.finish_reason else None
+        )
+        usage = response.usage_metadata
+        text = ""
+        if candidate is not None and candidate.content is not None:
+            text = "".join(p.text or "" for p in candidate.content.parts or [] if getattr(p, "text", None))
+        return Reply(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=getattr(usage, "prompt_token_count", None),
+            output_tokens=getattr(usage, "candidates_token_count", None),
+            latency=latency,
+        )
+
+
+# -- the engine: one chunk, as many requests as it takes ---------------------------------------------------
+
+import asyncio  # noqa: E402
+import io  # noqa: E402
+import random  # noqa: E402
+from collections import Counter  # noqa: E402
+
+import soundfile as sf  # noqa: E402
+
+from ..audio import load_audio  # noqa: E402
+from .keypool import KeyPool  # noqa: E402
+from .parsing import Segment, parse_response  # noqa: E402
+from .runner import ChunkFailed, ChunkJob, Labeled, Run, record_attempt  # noqa: E402
+
+MAX_TRANSIENT = 6
+MAX_CONTINUATIONS = 4
+#: A truncated reply whose last segment ends this close to the chunk's end needs no continuation.
+CONTINUE_MARGIN_S = 1.0
+
+
+class GeminiEngine:
+    name = "gemini"
+
+    def __init__(self, pool: KeyPool, caller: GeminiCaller, *, refiner=None, seed: int | None = None) -> None:
+        self.pool = pool
+        self.caller = caller
+        self.refiner = refiner
+        self._rng = random.Random(seed)
+
+    async def _request(self, job: ChunkJob, run: Run, audio: bytes, offset: float, avoid: set[str]) -> tuple[Reply, Lease]:
+        transient = 0
+        while True:
+            lease = await self.pool.acquire(avoid=avoid)
+            run.tier = lease.model
+            run.requests += 1
+            try:
+                reply = await self.caller.generate(lease, audio)
+            except RequestFailed as fail:
+                await asyncio.to_thread(
+                    record_attempt, run.settings, chunk_id=job.chunk_id, engine=self.name, model=lease.model,
+                    key_hash=lease.key_hash, latency_s=fail.latency, offset_s=offset, outcome=fail.kind,
+                    http_code=fail.http_code, detail=fail.detail[:1000],
+                )
+                if fail.kind == "rate_limited":
+                    run.rate_limited += 1
+                    self.pool.report_rate_limited(lease, fail.retry_delay, fail.per_day)
+                    continue
+                if fail.kind == "invalid_key":
+                    self.pool.retire(lease.key_hash, fail.detail)
+                    continue
+                if fail.kind == "transient":
+                    run.server_errors += 1
+                    transient += 1
+                    if transient > MAX_TRANSIENT:
+                        raise ChunkFailed(f"gave up after {transient} transient errors; last: {fail.detail}") from None
+                    await asyncio.sleep(min(30.0, 0.5 * 2 ** (transient - 1)) * self._rng.uniform(0.5, 1.5))
+                    continue
+                raise ChunkFailed(fail.detail) from None
+            finally:
+                self.pool.release()
+            self.pool.report_ok(lease)
+            tokens = run.tokens[lease.model]
+            tokens[0] += reply.prompt_tokens or 0
+            tokens[1] += reply.output_tokens or 0
+            return reply, lease
+
+    async def label(self, job: ChunkJob, run: Run) -> Labeled:
+        try:
+            samples = await asyncio.to_thread(load_audio, job.audio_path, sample_rate=job.sample_rate)
+        except Exception as exc:  # missing or corrupt chunk audio fails this chunk only
+            raise ChunkFailed(f"chunk audio unreadable: {exc}") from None
+        if len(samples) == 0:
+            raise ChunkFailed("chunk audio is empty")
+        duration = len(samples) / job.sample_rate
+        segments: list[Segment] = []
+        repairs: Counter = Counter()
+        drops: Counter = Counter()
+        offset = 0.0
+        retried_loop = False
+        avoid: set[str] = set()
+        for _ in range(MAX_CONTINUATIONS + 2):
+            audio = _flac_bytes(samples[int(round(offset * job.sample_rate)):], job.sample_rate)
+            reply, lease = await self._request(job, run, audio, offset, avoid)
+            parsed = parse_response(reply.text, duration, finish_reason=reply.finish_reason, offset=offset)
+            outcome = "loop" if parsed.loop else "unparseable" if parsed.unparseable else (
+                "truncated" if parsed.truncated else "ok")
+            await asyncio.to_thread(
+                record_attempt, run.settings, chunk_id=job.chunk_id, engine=self.name, model=lease.model,
+                key_hash=lease.key_hash, latency_s=reply.latency, offset_s=offset, prompt_tokens=reply.prompt_tokens,
+                output_tokens=reply.output_tokens, outcome=outcome, finish_reason=reply.finish_reason,
+                detail=parsed.loop, raw_response=reply.text,
+            )
+            if (parsed.loop or parsed.unparseable) and not retried_loop:
+                retried_loop = True  # one retry, on another tier where there is one
+                avoid = {lease.model}
+                repairs["retried_on_other_tier"] += 1
+                continue
+            if parsed.unparseable:
+                raise ChunkFailed(f"unparseable response from {lease.model}: {reply.text[:120]!r}")
+            avoid = set()
+            new = _dedupe_loops(parsed.segments, repairs) if parsed.loop else parsed.segments
+            repairs.update(parsed.repairs)
+            drops.update(parsed.drops)
+            segments.extend(s for s in new if s.start >= offset - 1e-6)
+            if parsed.truncated:
+                repairs["continued_after_truncation"] += 1
+                if parsed.segments and parsed.last_end < duration - CONTINUE_MARGIN_S and parsed.last_end > offset:
+                    offset = parsed.last_end
+                    continue
+            break
+        segments.sort(key=lambda s: (s.start, s.end))
+        raw = [(s.start, s.end) for s in segments]
+        if self.refiner is not None and segments:
+            segments = await asyncio.to_thread(self.refiner.refine, samples, job.sample_rate, segments)
+        return Labeled(segments, raw, repairs, drops)
+
+
+def _dedupe_loops(segments: list[Segment], repairs: Counter) -> list[Segment]:
+    """Keep one of each run of repeated text (a loop that survived its retry)."""
+    from modeling.text import loop_key
+
+    out: list[Segment] = []
+    for seg in segments:
+        if out and loop_key(out[-1].text) == loop_key(seg.text):
+            repairs["loop_repeat_removed"] += 1
+            continue
+        out.append(seg)
+    return out
+
+
+def _flac_bytes(samples, sample_rate: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples, sample_rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
