@@ -96,13 +96,16 @@ def snap(segments: list[Segment], regions: list[tuple[float, float]], tolerance:
         i = int(np.argmin(np.abs(values - t)))
         return float(values[i]) if abs(values[i] - t) <= tolerance else None
 
+    snapped_starts = []
+    for seg in segments:
+        t = nearest(starts, seg.start)
+        snapped_starts.append(seg.start if t is None else t)
     out: list[Segment] = []
     for i, seg in enumerate(segments):
         lo = out[-1].end if out else 0.0
-        hi = segments[i + 1].start if i + 1 < len(segments) else float("inf")
-        new_start = nearest(starts, seg.start)
+        hi = snapped_starts[i + 1] if i + 1 < len(segments) else float("inf")
+        start = max(snapped_starts[i], lo)
         new_end = nearest(ends, seg.end)
-        start = new_start if new_start is not None and new_start >= lo else max(seg.start, lo)
         end = new_end if new_end is not None and new_end <= max(hi, seg.end) else seg.end
         if end - start < 0.05:  # snapping would collapse it: keep the model's times
             start, end = max(seg.start, lo), seg.end
