@@ -97,3 +97,17 @@ def test_garbage_gives_no_segments():
     parsed = parse_response("I cannot help with that.", 305.0)
     assert parsed.segments == [] and parsed.unparseable and not parsed.truncated
     assert not parse_response("[]", 305.0).unparseable  # an honest "no speech here"
+
+
+def test_long_natural_transcript_is_not_a_loop():
+    """A 5-minute chunk of varied speech compresses well as a whole; that alone is no loop."""
+    import random
+
+    from dataset_builder.synth.lexicon import make_sentence
+
+    rng = random.Random(0)
+    items = []
+    for i in range(60):
+        text = make_sentence(rng)[0]
+        items.append({"start": i * 5, "end": i * 5 + 4, "text": text, "translation": text})
+    assert parse_response(json.dumps(items, ensure_ascii=False), 305.0).loop is None

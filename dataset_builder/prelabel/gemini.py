@@ -214,6 +214,7 @@ class GeminiEngine:
     async def label(self, job: ChunkJob, run: Run) -> Labeled:
         try:
             samples = await asyncio.to_thread(load_audio, job.audio_path, sample_rate=job.sample_rate)
+            file_bytes = await asyncio.to_thread(job.audio_path.read_bytes)
         except Exception as exc:  # missing or corrupt chunk audio fails this chunk only
             raise ChunkFailed(f"chunk audio unreadable: {exc}") from None
         if len(samples) == 0:
@@ -226,7 +227,8 @@ class GeminiEngine:
         retried_loop = False
         avoid: set[str] = set()
         for _ in range(MAX_CONTINUATIONS + 2):
-            audio = _flac_bytes(samples[int(round(offset * job.sample_rate)):], job.sample_rate)
+            # The chunk file as stored; only a continuation re-encodes the tail it asks about.
+            audio = file_bytes if offset == 0 else _flac_bytes(samples[int(round(offset * job.sample_rate)):], job.sample_rate)
             reply, lease = await self._request(job, run, audio, offset, avoid)
             parsed = parse_response(reply.text, duration, finish_reason=reply.finish_reason, offset=offset)
             outcome = "loop" if parsed.loop else "unparseable" if parsed.unparseable else (

@@ -16,8 +16,8 @@ from modeling.text import clean_text, loop_key
 
 #: Whisper's long-form threshold: text compressing better than this is repetitive.
 COMPRESSION_RATIO_MAX = 2.4
-#: Compression ratio means little on short outputs.
-COMPRESSION_MIN_CHARS = 400
+#: Compression ratio means little on short text.
+COMPRESSION_MIN_CHARS = 120
 LOOP_REPEATS = 3
 
 _TS = re.compile(
@@ -163,12 +163,12 @@ def detect_loop(segments: list[Segment]) -> str | None:
         prev = key
         if run >= LOOP_REPEATS:
             return f"same text {LOOP_REPEATS}+ times in a row: {seg.text[:40]!r}"
-    joined = " ".join(s.text for s in segments)
-    if len(joined) >= COMPRESSION_MIN_CHARS:
-        data = joined.encode("utf-8")
-        ratio = len(data) / len(zlib.compress(data))
-        if ratio > COMPRESSION_RATIO_MAX:
-            return f"compression ratio {ratio:.2f} > {COMPRESSION_RATIO_MAX}"
+    for seg in segments:  # Whisper's test is per ~30 s window; a segment is at most 25 s
+        if len(seg.text) >= COMPRESSION_MIN_CHARS:
+            data = seg.text.encode("utf-8")
+            ratio = len(data) / len(zlib.compress(data))
+            if ratio > COMPRESSION_RATIO_MAX:
+                return f"compression ratio {ratio:.2f} > {COMPRESSION_RATIO_MAX} in {seg.text[:40]!r}"
     return None
 
 

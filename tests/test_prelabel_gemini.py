@@ -1,0 +1,223 @@
+"""The Gemini pre-labeler end to end: the real google-genai client against a quota-limited local server."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import unicodedata
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import make_wav, run_vecs, wait_for
+from dataset_builder.ingest import ingest
+from dataset_builder.prelabel.gemini import GeminiCaller, GeminiEngine
+from dataset_builder.prelabel.keypool import KeyPool, key_hash
+from dataset_builder.prelabel.runner import run_engine
+from dataset_builder.store import Chunk, ChunkStatus, KeyState, PrelabelAttempt, Segment, session_scope
+from fake_gemini import Fault, FakeGemini, Response, TruthResponder, fence_json, make_segments_response, wrap_prose
+
+FLASH, PRO = "gemini-2.5-flash", "gemini-2.5-pro"
+KEYS = ["AIzaTEST-alpha-SECRET", "AIzaTEST-bravo-SECRET", "AIzaTEST-charlie-SECRET"]
+
+
+def _truth_for(video: str, index: int, duration: float) -> list[dict]:
+    segs, t, i = [], 0.5, 0
+    while t + 3.0 < duration:
+        segs.append({"start": round(t, 3), "end": round(t + 2.5, 3),
+                     "text": f"câu {i} của {video} phần {index} với team nha",
+                     "translation": f"câu {i} của {video} phần {index} với nhóm nha"})
+        t += 4.0 + (i % 3)
+        i += 1
+    return segs
+
+
+@pytest.fixture
+def chunks(settings, tmp_path):
+    """Three videos, five chunks, and the truth a perfect pre-labeler would return for each chunk file."""
+    src = tmp_path / "src"
+    make_wav(src / "long.wav", 610, seed=1)
+    make_wav(src / "short1.wav", 40, seed=2)
+    make_wav(src / "short2.wav", 30, seed=3)
+    assert all(o.status == "ingested" for o in ingest([str(src)], settings=settings, progress=False))
+    truth = {}
+    with session_scope(settings) as s:
+        for c in s.scalars(select(Chunk)).all():
+            data = (settings.home / c.audio_path).read_bytes()
+            truth[hashlib.sha256(data).hexdigest()] = (c.id, _truth_for(c.video.video_id, c.index, c.duration))
+    return truth
+
+
+def _responder(chunks) -> TruthResponder:
+    return TruthResponder({sha: segs for sha, (_, segs) in chunks.items()})
+
+
+def _run(settings, fake, keys=KEYS, tiers=(FLASH, PRO), concurrency=4, window=60.0, limit=None):
+    pool = KeyPool(list(keys), list(tiers), settings=settings, window=window, seed=0)
+    engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=5.0), seed=0)
+    return asyncio.run(run_engine(engine, settings, concurrency=concurrency, limit=limit, progress=False))
+
+
+def _stored(settings) -> dict[int, list[tuple]]:
+    with session_scope(settings) as s:
+        rows = s.execute(select(Segment.chunk_id, Segment.start, Segment.end, Segment.text).order_by(
+            Segment.chunk_id, Segment.start)).all()
+    out: dict[int, list[tuple]] = {}
+    for cid, a, b, text in rows:
+        out.setdefault(cid, []).append((a, b, text))
+    return out
+
+
+def _assert_all_valid(settings) -> None:
+    """Nothing malformed reaches the store."""
+    with session_scope(settings) as s:
+        for seg in s.scalars(select(Segment)).all():
+            dur = seg.chunk.duration
+            assert 0 <= seg.start < seg.end <= dur + 1e-6, (seg.start, seg.end, dur)
+            assert seg.text.strip() and unicodedata.is_normalized("NFC", seg.text)
+
+
+def test_all_chunks_labeled_through_quota_and_5xx(settings, chunks):
+    with FakeGemini(keys={k: "ok" for k in KEYS}, rate={FLASH: 2, PRO: 1}, window=1.0,
+                    error_rate=0.1, seed=3, responder=_responder(chunks)) as fake:
+        run = _run(settings, fake, window=1.0)
+    assert run.done == 5 and run.failed == 0
+    stored = _stored(settings)
+    for cid, segs in chunks.values():
+        assert [(a, b, t) for a, b, t in stored[cid]] == [(s["start"], s["end"], s["text"]) for s in segs]
+    with session_scope(settings) as s:
+        assert s.scalar(select(func.count()).where(Chunk.status == ChunkStatus.PRELABELED)) == 5
+        outcomes = dict(s.execute(select(PrelabelAttempt.outcome, func.count()).group_by(PrelabelAttempt.outcome)).all())
+    assert outcomes["ok"] == 5, outcomes
+    assert outcomes.get("transient", 0) == fake.count("5xx")
+    _assert_all_valid(settings)
+
+
+def test_malformed_outputs_are_repaired_or_dropped(settings, chunks):
+    responder = _responder(chunks)
+    good = [{"start": 1.0, "end": 3.0, "text": "mình có một meeting", "translation": "mình có một cuộc họp"}]
+    bad = [
+        {"start": "00:05.000", "end": "00:04.000", "text": "ngược giờ", "translation": "ngược giờ"},
+        {"start": "09:00.000", "end": "09:02.000", "text": "ngoài chunk", "translation": "x"},
+        {"start": "0:07.5", "end": "0:09", "text": "  ", "translation": "x"},
+        {"start": "00:00:10.000", "end": "12.5", "text": unicodedata.normalize("NFD", "được rồi"), "translation": "x"},
+    ]
+    loop = [{"start": i, "end": i + 1, "text": "cảm ơn các bạn đã xem", "translation": "x"} for i in range(5)]
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=responder) as fake:
+        fake.script(
+            Response(fence_json(make_segments_response(good))),
+            Response(wrap_prose(make_segments_response(good + bad))),
+            Response(make_segments_response(loop)),  # → one retry on the other tier
+            model=FLASH,
+        )
+        run = _run(settings, fake, concurrency=1)
+        retry_models = [r.model for r in fake.log if r.outcome == "ok"]
+    assert run.done == 5 and run.failed == 0
+    assert run.drops["start_beyond_chunk"] >= 1 and run.drops["empty_text"] >= 1
+    assert run.repairs["swapped_start_end"] >= 1 and run.repairs["retried_on_other_tier"] == 1
+    assert PRO in retry_models  # the loop was retried on the other tier
+    _assert_all_valid(settings)
+    texts = {t for segs in _stored(settings).values() for _, _, t in segs}
+    assert "cảm ơn các bạn đã xem" not in texts and "được rồi" in texts
+
+
+def test_truncated_reply_is_continued_from_the_last_end(settings, chunks):
+    # Only the long video's first chunk gets a truncated answer; the continuation covers the rest.
+    first = next((cid, segs) for cid, segs in chunks.values() if len(segs) > 20)
+    cid, segs = first
+    head = make_segments_response(segs[:10])
+    cut = head[:-1] + ', {"start": "' + "01:5"  # mid-object, as a token limit leaves it
+    continuation = [{**s, "start": s["start"] - segs[9]["end"], "end": s["end"] - segs[9]["end"]} for s in segs[10:]]
+    responder = _responder(chunks)
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=responder) as fake:
+        fake.script(Response(cut, finish_reason="MAX_TOKENS"), Response(make_segments_response(continuation)))
+        # the first request must be the chunk with the long truth: label only it, alone
+        with session_scope(settings) as s:
+            s.execute(Chunk.__table__.update().where(Chunk.id != cid).values(status="hold"))
+        run = _run(settings, fake, concurrency=1)
+        requests = list(fake.requests)
+    assert run.done == 1 and run.repairs["continued_after_truncation"] == 1
+    got = _stored(settings)[cid]
+    assert [round(a, 3) for a, _, _ in got] == pytest.approx([s["start"] for s in segs], abs=2e-3)
+    assert requests[1].audio_seconds == pytest.approx(305.0 - segs[9]["end"], abs=0.01)
+    with session_scope(settings) as s:
+        offsets = s.scalars(select(PrelabelAttempt.offset_s).order_by(PrelabelAttempt.id)).all()
+    assert offsets == [0.0, segs[9]["end"]]
+
+
+def test_invalid_key_is_retired_and_never_logged(settings, chunks, capfd):
+    keys = {KEYS[0]: "invalid", KEYS[1]: "forbidden", KEYS[2]: "ok"}
+    with FakeGemini(keys=keys, responder=_responder(chunks)) as fake:
+        run = _run(settings, fake)
+    assert run.done == 5
+    with session_scope(settings) as s:
+        retired = {r.key_hash: r.reason for r in s.scalars(select(KeyState).where(KeyState.retired)).all()}
+        details = " ".join(d or "" for d in s.scalars(select(PrelabelAttempt.detail)).all())
+    assert set(retired) == {key_hash(KEYS[0]), key_hash(KEYS[1])}
+    assert "API key not valid" in retired[key_hash(KEYS[0])]
+    out = capfd.readouterr()
+    for k in KEYS:
+        assert k not in details and k not in out.out and k not in out.err
+    from dataset_builder.store import dispose_engines
+
+    dispose_engines()
+    assert b"SECRET" not in b"".join(p.read_bytes() for p in settings.home.glob("factory.db*"))
+
+
+def test_missing_chunk_audio_fails_only_that_chunk(settings, chunks):
+    with session_scope(settings) as s:
+        victim = s.scalars(select(Chunk).order_by(Chunk.id)).first()
+        (settings.home / victim.audio_path).unlink()
+        victim_id = victim.id
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=_responder(chunks)) as fake:
+        run = _run(settings, fake)
+    assert run.done == 4 and run.failed == 1
+    with session_scope(settings) as s:
+        c = s.get(Chunk, victim_id)
+        assert c.status == ChunkStatus.FAILED and "unreadable" in c.error
+
+
+def test_timeouts_and_server_errors_are_retried(settings, chunks):
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=_responder(chunks)) as fake:
+        fake.script(Fault(503), Fault(500))
+        pool = KeyPool(KEYS, [FLASH, PRO], settings=settings, seed=0)
+        caller = GeminiCaller(base_url=fake.url, timeout_s=5.0)
+        run = asyncio.run(run_engine(GeminiEngine(pool, caller, seed=0), settings, concurrency=2, progress=False))
+    assert run.done == 5 and run.server_errors == 2
+
+
+def test_no_keys_is_an_error_before_any_work(settings, chunks):
+    proc = run_vecs("prelabel", "--no-progress", env={"GEMINI_API_KEYS": "", "GEMINI_API_KEY": ""})
+    assert proc.returncode == 2 and "GEMINI_API_KEYS" in proc.stderr and "Traceback" not in proc.stderr
+    with session_scope(settings) as s:
+        assert s.scalar(select(func.count()).where(Chunk.status == ChunkStatus.PENDING)) == 5
+
+
+def test_crash_mid_run_redoes_only_unfinished_chunks(settings, chunks):
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=_responder(chunks), latency=0.4) as fake:
+        env = {**os.environ, "GEMINI_API_KEYS": ",".join(KEYS), "VECS_GEMINI_BASE_URL": fake.url}
+        cmd = [sys.executable, "-m", "dataset_builder.cli", "prelabel", "--no-progress", "--no-refine",
+               "--concurrency", "1"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def done_count() -> int:
+            with session_scope(settings) as s:
+                return s.scalar(select(func.count()).where(Chunk.status == ChunkStatus.PRELABELED))
+
+        assert wait_for(lambda: done_count() >= 2, timeout=60)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        finished_first = done_count()
+        requests_first = fake.count("ok")
+        again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        requests_second = fake.count("ok") - requests_first
+    # the second run asked only about what the first had not finished (the one in flight included)
+    assert requests_second == 5 - finished_first
+    stored = _stored(settings)
+    for cid, segs in chunks.values():
+        assert len(stored[cid]) == len(segs), "a chunk was labeled twice or lost"
+    assert "KILLED" not in again.stderr
