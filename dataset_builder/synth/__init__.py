@@ -4,11 +4,12 @@
 ``make_sentence`` / ``ENGLISH_VOCAB`` are the bilingual text generator and its vocabulary.
 """
 from .corpus import synthesize_corpus, video_id, slugify
-from .lexicon import ENGLISH_VOCAB, PROPER_NOUNS, looks_vietnamese, make_sentence
+from .lexicon import ENGLISH_VOCAB, PROPER_NOUNS, looks_vietnamese, make_sentence, make_utterance
 
 __all__ = [
     "synthesize_corpus",
     "make_sentence",
+    "make_utterance",
     "ENGLISH_VOCAB",
     "PROPER_NOUNS",
     "looks_vietnamese",

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..atomic import remove_stale_temps, write_text_atomic
-from .lexicon import VOCAB, make_sentence, nfc
+from .lexicon import VOCAB, _draw_kind, make_utterance, nfc
 from .speech import SR, FORMATS, Host, encode, music, render_sentence
 
 CHANNEL_NAMES = [
@@ -118,10 +118,12 @@ class VideoJob:
     episode: int
 
 
-def _speak_utterance(rng: random.Random, host: Host) -> tuple[tuple, np.ndarray]:
-    """A sentence whose rendering lasts 1.5-15 s (retries keep the RNG stream deterministic)."""
+def _speak_utterance(rng: random.Random, host: Host, persona: str) -> tuple[tuple, np.ndarray]:
+    """An utterance whose rendering lasts 1.5-15 s. The kind is drawn once, so that short English lines
+    being retried does not skew the cs/vi/en mix; retries come from the same RNG, hence deterministic."""
+    kind = _draw_kind(rng)
     for _ in range(50):
-        sentence = make_sentence(rng)
+        sentence = make_utterance(rng, kind, persona)
         audio = render_sentence(sentence[0], sentence[2], host, rng)
         if MIN_UTTERANCE <= audio.size / SR <= MAX_UTTERANCE:
             return sentence, audio
@@ -134,6 +136,7 @@ def synthesize_video(job: VideoJob) -> dict:
     vid = video_id(job.seed, job.index)
     host = job.host.varied(rng) if rng.random() < 0.75 else Host.pick(rng)  # a guest now and then
     title = make_title(rng, job.channel, job.episode)
+    persona = rng.choice(("mình", "mình", "em", "tui"))
     target = int(job.minutes * 60 * SR)
 
     placed: list[tuple[int, np.ndarray]] = []
@@ -144,7 +147,7 @@ def synthesize_video(job: VideoJob) -> dict:
         placed.append((cursor, jingle))
         cursor += jingle.size + int(rng.uniform(0.3, 0.8) * SR)
     while True:
-        (transcript, translation, spans, kind), audio = _speak_utterance(rng, host)
+        (transcript, translation, spans, kind), audio = _speak_utterance(rng, host, persona)
         placed.append((cursor, audio))
         utterances.append({
             "video_id": vid, "channel": job.channel,
@@ -175,7 +178,7 @@ def synthesize_video(job: VideoJob) -> dict:
     out_dir = Path(job.out_dir)
     rel_audio = f"{slugify(job.channel)}/{vid}.{job.fmt}"
     rel_vtt = f"{slugify(job.channel)}/{vid}.vtt"
-    encode(timeline, out_dir / rel_audio, job.fmt)
+    encode(timeline, out_dir / rel_audio, job.fmt, metadata={"title": title, "artist": job.channel})
     write_text_atomic(out_dir / rel_vtt, make_vtt(utterances, rng))
     meta = {
         "video_id": vid, "channel": job.channel, "title": title, "file": rel_audio, "captions": rel_vtt,

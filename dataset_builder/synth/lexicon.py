@@ -27,6 +27,7 @@ __all__ = [
     "PROPER_NOUNS",
     "Sentence",
     "make_sentence",
+    "make_utterance",
     "looks_vietnamese",
     "nfc",
 ]
@@ -381,7 +382,7 @@ CS_TEMPLATES: list[str] = [
     "(mình|em) thường {V:FOOD} {FOOD} (qua|trên) {FOODAPP} vì (lười|ngại) ra ngoài",
     "sáng nào (mình|em) cũng phải có một ly {DRINK} mới tỉnh (được|nổi)",
     "(<salary=lương>|lương) tháng này về rồi mà (mới mấy ngày|chưa gì) đã hết (sạch|veo) (rồi|luôn)",
-    "công ty (mình|em) cho {WFH} (hai|ba) ngày một tuần nên cũng {ADJ_POS}",
+    "công ty (mình|em) cho {WFH} (hai|ba) ngày một tuần nên cũng (<chill=thoải mái>|thoải mái|<relax=thư thái>|đỡ mệt)",
     "(tối nay|hôm nay) chắc (mình|em) phải <OT=tăng ca> (tới khuya|tới mười giờ) để kịp {DUE}",
     "(mình|em) vừa nhận được <offer=lời mời làm việc> từ (<Google>|<Shopee>|<Grab>|một <startup=công ty khởi nghiệp>|một công ty nước ngoài) (nè|á)",
     "{BOSS} (khen|chê) {DOC} của (mình|em) (quá trời|nhiều lắm)",
@@ -563,23 +564,21 @@ def _vi_only(surface: str | None, vi: str) -> bool:
 
 
 def _build_vocab() -> dict[str, str]:
-    vocab: dict[str, str] = {}
-
-    def add(surface: str | None, vi: str) -> None:
-        parts = _english_parts(surface) if surface is not None else []
-        if len(parts) == 1:  # multi-part surfaces ("[like] và [share]") have no word-level translation
-            vocab.setdefault(nfc(parts[0]), nfc(vi))
-
-    for entries in VOCAB.values():
-        for surface, vi in entries:
-            add(surface, vi)
-    for surface, vi, _ in VERBS:
-        add(surface, vi)
-    for name in PROPER_NOUNS:
-        vocab.setdefault(name, name)
+    """English word/phrase -> Vietnamese. Wholly English entries win over ones in a Vietnamese frame
+    ("case" is "trường hợp", not the "ốp lưng" of "ốp [case] điện thoại"); those only fill gaps."""
+    entries: list[tuple[str, str]] = [(s, v) for es in VOCAB.values() for s, v in es if s is not None]
+    entries += [(s, v) for s, v, _ in VERBS if s is not None]
     for tpl in CS_TEMPLATES:
         for m in re.finditer(r"<([^=>]+)(?:=([^>]+))?>", tpl):
-            add(m.group(1), m.group(2) or m.group(1))
+            entries.append((m.group(1), m.group(2) or m.group(1)))
+    entries += [(name, name) for name in sorted(PROPER_NOUNS)]
+    vocab: dict[str, str] = {}
+    for framed in (False, True):
+        for surface, vi in entries:
+            parts = _english_parts(surface)
+            # multi-part surfaces ("[like] và [share]") have no word-level translation
+            if len(parts) == 1 and (parts[0] != surface.strip("[]")) == framed:
+                vocab.setdefault(nfc(parts[0]), nfc(vi))
     return dict(sorted(vocab.items()))
 
 
@@ -606,8 +605,9 @@ P_ENGLISH = 0.5  # chance that a switchable slot is English in a cs sentence
 P_OPENER = 0.15  # chance of a discourse-marker opener
 
 
-def _resolve_alternations(tpl: str, rng: random.Random) -> str:
-    """Identical groups resolve alike, so "(mình|em)" names the same speaker throughout a sentence."""
+def _resolve_alternations(tpl: str, rng: random.Random, persona: str | None = None) -> str:
+    """Identical groups resolve alike, so "(mình|em)" names the same speaker throughout a sentence; a
+    ``persona`` pronoun wins in every first-person group that offers it (a host keeps saying "em")."""
     chosen: dict[str, str] = {}
     while True:
         m = _ALT.search(tpl)
@@ -615,7 +615,11 @@ def _resolve_alternations(tpl: str, rng: random.Random) -> str:
             break
         group = m.group(1)
         if group not in chosen:
-            chosen[group] = rng.choice(group.split("|"))
+            options = group.split("|")
+            if persona and persona in options and "mình" in options:
+                chosen[group] = persona
+            else:
+                chosen[group] = rng.choice(options)
         tpl = tpl[: m.start()] + chosen[group] + tpl[m.end():]
     tpl = re.sub(r"\s+", " ", tpl).strip()
     return re.sub(r" ([,?.!])", r"\1", tpl)
@@ -656,9 +660,9 @@ def _assemble(pieces: list[tuple[str, str | None, bool]]) -> Sentence:
     return Sentence(nfc(transcript), nfc(translation), spans, kind)
 
 
-def _fill(tpl: str, rng: random.Random, english: bool) -> Sentence | None:
+def _fill(tpl: str, rng: random.Random, english: bool, persona: str | None = None) -> Sentence | None:
     """Fill a template; english=False keeps every slot Vietnamese. None when a cs fill came out all-Vietnamese."""
-    text = _resolve_alternations(tpl, rng)
+    text = _resolve_alternations(tpl, rng, persona)
     # choose entries first, then decide which ones switch
     choices: list[tuple[str, str | None, str]] = []  # (kind, surface, vi) with kind lit/slot
     pos = 0
@@ -718,22 +722,26 @@ def _fill(tpl: str, rng: random.Random, english: bool) -> Sentence | None:
     return _assemble(pieces)
 
 
-def make_sentence(rng: random.Random, kind: str | None = None) -> tuple[str, str, list[list[int]], str]:
-    """Return (transcript, translation, english_spans, kind); kind None draws ~70% cs, 15% vi, 15% en."""
+def make_sentence(
+    rng: random.Random, kind: str | None = None, persona: str | None = None
+) -> tuple[str, str, list[list[int]], str]:
+    """Return (transcript, translation, english_spans, kind); kind None draws ~70% cs, 15% vi, 15% en.
+
+    ``persona`` ("mình", "em", "tui") fixes how the speaker refers to themself.
+    """
     if kind is None:
-        r = rng.random()
-        kind = "cs" if r < 0.70 else ("vi" if r < 0.85 else "en")
+        kind = _draw_kind(rng)
     if kind == "en":
         en, vi = rng.choice(EN_SENTENCES)
         return Sentence(nfc(en), nfc(vi), [[0, len(en)]], "en").astuple()
     if kind == "vi":
         if rng.random() < 0.5:
-            text = _resolve_alternations(rng.choice(VI_TEMPLATES), rng)
+            text = _resolve_alternations(rng.choice(VI_TEMPLATES), rng, persona)
             return Sentence(nfc(text), nfc(text), [], "vi").astuple()
         tpl = rng.choice(_VI_OK_TEMPLATES)
         if not tpl.startswith("{DISC}") and rng.random() < P_OPENER:
             tpl = "{OPENER}, " + tpl
-        s = _fill(tpl, rng, english=False)
+        s = _fill(tpl, rng, english=False, persona=persona)
         assert s is not None and s.kind == "vi", (tpl, s)
         return s.astuple()
     if kind != "cs":
@@ -742,10 +750,40 @@ def make_sentence(rng: random.Random, kind: str | None = None) -> tuple[str, str
         tpl = rng.choice(CS_TEMPLATES)
         if not tpl.startswith("{DISC}") and rng.random() < P_OPENER:
             tpl = "{OPENER}, " + tpl
-        s = _fill(tpl, rng, english=True)
+        s = _fill(tpl, rng, english=True, persona=persona)
         if s is not None and s.kind == "cs":
             return s.astuple()
     raise RuntimeError("could not build a code-switched sentence")  # pragma: no cover
+
+
+def _draw_kind(rng: random.Random) -> str:
+    r = rng.random()
+    return "cs" if r < 0.70 else ("vi" if r < 0.85 else "en")
+
+
+def make_utterance(
+    rng: random.Random, kind: str | None = None, persona: str | None = None
+) -> tuple[str, str, list[list[int]], str]:
+    """One to three sentences run together, as people talk: longer utterances, and in ``cs`` ones an
+    English sentence may follow a Vietnamese one (inter-sentential switching) besides the switches inside.
+    """
+    kind = kind or _draw_kind(rng)
+    n = rng.choices((1, 2, 3), weights=(6, 3, 1))[0]
+    if kind == "cs":
+        parts = [make_sentence(rng, "cs", persona)]
+        parts += [make_sentence(rng, rng.choice(("cs", "cs", "vi", "en")), persona) for _ in range(n - 1)]
+        rng.shuffle(parts)
+    else:
+        parts = [make_sentence(rng, kind, persona) for _ in range(n)]
+    transcript, translation, spans = parts[0][0], parts[0][1], [list(sp) for sp in parts[0][2]]
+    for t, tr, sp, _ in parts[1:]:
+        sep = " " if transcript.endswith("?") else ", "
+        sep_tr = " " if translation.endswith("?") else ", "
+        offset = len(transcript) + len(sep)
+        spans += [[s + offset, e + offset] for s, e in sp]
+        transcript += sep + t
+        translation += sep_tr + tr
+    return transcript, translation, spans, kind
 
 
 # ---------------------------------------------------------------------------------------------------------

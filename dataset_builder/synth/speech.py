@@ -60,13 +60,19 @@ class Host:
                     self.level * rng.uniform(0.9, 1.1))
 
 
-@functools.lru_cache(maxsize=4096)
 def espeak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
-    """Speak ``text``; float32 mono at ``SR``, trimmed. Cached: hosts repeat the same English words a lot.
+    """Speak ``text``: float32 mono at ``SR``, silence trimmed, read-only.
 
-    Text goes through stdin so nothing in it can be read as an option; ``-z`` drops the ~0.3 s pause
-    espeak otherwise appends.
+    Short runs (the English words a host keeps repeating) are cached; long Vietnamese runs rarely
+    repeat and would only fill memory.
     """
+    if len(text) <= 32:
+        return _espeak_cached(text, voice, speed, pitch)
+    return _espeak(text, voice, speed, pitch)
+
+
+def _espeak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
+    # stdin, so nothing in the text can be read as an option; -z drops the ~0.3 s pause espeak appends
     proc = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-z", "--stdin", "--stdout"],
         input=text.encode("utf-8"), capture_output=True, check=True,
@@ -79,11 +85,31 @@ def espeak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
     return audio
 
 
-def trim(audio: np.ndarray, threshold: float = SILENCE_THRESHOLD) -> np.ndarray:
-    loud = np.flatnonzero(np.abs(audio) > threshold)
-    if loud.size == 0:
+_espeak_cached = functools.lru_cache(maxsize=2048)(_espeak)
+
+
+def trim(audio: np.ndarray, threshold: float = SILENCE_THRESHOLD, relative: float = 0.02) -> np.ndarray:
+    """Cut leading/trailing silence: 5 ms frames quieter than ``relative`` x the loudest frame go, then
+    samples under ``threshold``.
+
+    The frame pass matters for Vietnamese: espeak renders an unreleased final stop ("việc", "sách") as
+    60 ms of silence and then a -50 dB click, which a plain sample threshold would count as speech.
+    """
+    frame = 110
+    n = -(-audio.size // frame)
+    if n == 0:
         return audio[:0]
-    return audio[loud[0]: loud[-1] + 1]
+    padded = np.zeros(n * frame, dtype=np.float64)
+    padded[: audio.size] = audio
+    rms = np.sqrt(np.mean(padded.reshape(n, frame) ** 2, axis=1))
+    frames = np.flatnonzero(rms > max(threshold / 2, relative * float(rms.max())))
+    if frames.size == 0:
+        return audio[:0]
+    lo, hi = frames[0] * frame, min(audio.size, (frames[-1] + 1) * frame)
+    loud = np.flatnonzero(np.abs(audio[lo:hi]) > threshold)
+    if loud.size == 0:  # pragma: no cover - a loud frame has a loud sample
+        return audio[:0]
+    return audio[lo + loud[0]: lo + loud[-1] + 1]
 
 
 _SPEAKABLE = re.compile(r"\w")
@@ -173,8 +199,11 @@ def music(rng: random.Random, seconds: float, sr: int = SR) -> np.ndarray:
     return (out * (rng.uniform(0.03, 0.06) / rms)).astype(np.float32)
 
 
-def encode(audio: np.ndarray, target: str | Path, fmt: str, sr: int = SR) -> Path:
-    """Encode mono float32 to a YouTube-like file (AAC in MP4 or Opus in WebM), atomically and bit-exactly."""
+def encode(audio: np.ndarray, target: str | Path, fmt: str, sr: int = SR, metadata: dict | None = None) -> Path:
+    """Encode mono float32 to a YouTube-like file (AAC in MP4 or Opus in WebM), atomically and bit-exactly.
+
+    ``metadata`` (title, artist = channel) is written as container tags, where ingest finds them: yt-dlp's
+    generic extractor reports neither title nor channel for a plain file."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {sorted(FORMATS)}, not {fmt!r}")
     target = Path(target)
@@ -182,7 +211,8 @@ def encode(audio: np.ndarray, target: str | Path, fmt: str, sr: int = SR) -> Pat
         subprocess.run(
             ["ffmpeg", "-v", "error", "-y", "-f", "f32le", "-ar", str(sr), "-ac", "1", "-i", "pipe:0",
              *FORMATS[fmt], "-threads", "1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
-             "-map_metadata", "-1", str(tmp)],
+             "-map_metadata", "-1",
+             *[arg for k, v in (metadata or {}).items() for arg in ("-metadata", f"{k}={v}")], str(tmp)],
             input=np.ascontiguousarray(audio, dtype="<f4").tobytes(), capture_output=True, check=True,
         )
     return target
