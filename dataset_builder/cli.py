@@ -194,6 +194,19 @@ def status(
             out.print(vt)
 
 
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for the demo's corpus and factory home."),
+    videos: int = typer.Option(4, "--videos", min=1),
+    minutes: float = typer.Option(6.0, "--minutes", min=0.1),
+    seed: int = typer.Option(7, "--seed"),
+) -> None:
+    """Run the factory end to end offline on a synthetic corpus (each step skips what is done)."""
+    from .demo import run_demo
+
+    run_demo(out, videos, minutes, seed, err)
+
+
 def main() -> None:  # console-script entry point
     app()
 
