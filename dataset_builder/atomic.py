@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -63,11 +64,14 @@ def remove_stale_temps(root: str | os.PathLike) -> int:
     if not root.exists():
         return 0
     removed = 0
-    for path in root.rglob(TMP_MARK + "*"):
+    for path in sorted(root.rglob(TMP_MARK + "*")):
         pid_part = path.name[len(TMP_MARK):].split("-", 1)[0]
         if pid_part.isdigit() and int(pid_part) != os.getpid() and _pid_alive(int(pid_part)):
             continue
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed += 1
     return removed

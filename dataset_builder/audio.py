@@ -7,8 +7,8 @@ ffmpeg and libsndfile do the work.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -85,55 +85,59 @@ def probe(path: str | Path, name: str | None = None) -> ProbeInfo:
     )
 
 
-_PROGRESS_RE = re.compile(r"out_time_(?:us|ms)=(\d+)")
-
-
-def normalize_to_flac(
+def normalize_stream(
     src: str | Path,
     dst: str | Path,
+    on_block: Callable[[np.ndarray], None],
     *,
     sample_rate: int = SAMPLE_RATE,
-    on_progress: Callable[[float], None] | None = None,
     name: str | None = None,
-) -> Path:
-    """Decode anything ffmpeg reads to mono 16-bit FLAC at ``sample_rate``, atomically.
+    block_samples: int = SAMPLE_RATE * 10,
+) -> int:
+    """Like :func:`normalize_to_flac`, and stream the same int16 samples to ``on_block`` as they decode.
 
-    yt-dlp's own post-processor stream-copies AAC and skips inputs already in the target format, so the
-    normalization is ours. Any decode error rejects the file: bit-flipped media decodes "successfully"
-    with gaps, and a training set must not learn from them.
+    One decode serves both the full-length FLAC and whatever the caller builds from the samples (chunks,
+    peak level), and ffmpeg's encoding overlaps with the caller's work on a second core. Returns the
+    number of samples. ``on_block`` may raise to abort; the FLAC is then not written.
     """
     src, dst = Path(src), Path(dst)
     name = name or str(src)
-    cmd = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y",
-        "-i", str(src), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sample_rate),
-        "-sample_fmt", "s16", "-c:a", "flac", "-compression_level", "5",
-    ]
-    with atomic_path(dst) as tmp:
-        if on_progress is None:
-            proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True)
-            stderr = proc.stderr
-        else:
-            proc = subprocess.Popen(
-                [*cmd, "-progress", "pipe:1", "-nostats", str(tmp)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                m = _PROGRESS_RE.match(line)
-                if m:
-                    on_progress(int(m.group(1)) / 1e6)
-            stderr = proc.stderr.read() if proc.stderr else ""
+    graph = f"[0:a:0]aresample={sample_rate},aformat=sample_fmts=s16:channel_layouts=mono,asplit=2[flac][pcm]"
+    # stderr goes to a file: a corrupt input can print more errors than a pipe holds, and a full pipe
+    # would stall ffmpeg while we wait on its stdout.
+    with atomic_path(dst) as tmp, tempfile.TemporaryFile() as errfile:
+        proc = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), "-filter_complex", graph,
+             "-map", "[flac]", "-c:a", "flac", "-compression_level", "5", str(tmp),
+             "-map", "[pcm]", "-f", "s16le", "pipe:1"],
+            stdout=subprocess.PIPE, stderr=errfile,
+        )
+        assert proc.stdout is not None
+        total = 0
+        pending = b""
+        try:
+            while True:
+                data = proc.stdout.read(block_samples * 2)
+                if not data:
+                    break
+                data = pending + data
+                usable = len(data) - len(data) % 2
+                pending = data[usable:]
+                block = np.frombuffer(data[:usable], dtype="<i2")
+                total += len(block)
+                on_block(block)
+        except BaseException:
+            proc.kill()
             proc.wait()
+            raise
+        proc.wait()
+        errfile.seek(0)
+        stderr = errfile.read().decode(errors="replace")
         if proc.returncode != 0:
             raise MediaError(f"{name}: cannot be decoded ({_one_line(stderr) or f'ffmpeg exit {proc.returncode}'})")
         if stderr.strip():
             raise MediaError(f"{name}: corrupt audio data ({_one_line(stderr)})")
-    return dst
-
-
-def num_frames(path: str | Path) -> int:
-    return sf.info(str(path)).frames
+    return total
 
 
 def check_duration(decoded_s: float, expected_s: float, name: str) -> None:
@@ -191,13 +195,3 @@ def write_flac(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_
     with atomic_path(path) as tmp:
         sf.write(str(tmp), samples, sample_rate, format="FLAC", subtype="PCM_16")
     return Path(path)
-
-
-def peak(path: str | Path, block: int = SAMPLE_RATE * 60) -> float:
-    """Peak absolute amplitude, streaming (long videos never sit in memory whole)."""
-    value = 0.0
-    with sf.SoundFile(str(path)) as fh:
-        for data in fh.blocks(blocksize=block, dtype="float32"):
-            if data.size:
-                value = max(value, float(np.abs(data).max()))
-    return value

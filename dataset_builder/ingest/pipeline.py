@@ -6,7 +6,9 @@ video and all its chunks at once, so a run killed at any point resumes by redoin
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audio
-from ..atomic import remove_stale_temps
+from ..atomic import TMP_MARK, remove_stale_temps
 from ..config import Settings, get_settings
 from ..store import Chunk, ChunkStatus, Video, VideoStatus, get_or_create_channel, session_scope
 from .captions import find_sidecars, store_captions
-from .chunking import chunk_spans, cut_chunks
+from .chunking import ChunkWriter
 from .fetch import Downloaded, SourceEntry, SourceError, canonical_id, download, expand_source, file_sha256, url_hash
 
 
@@ -113,7 +115,8 @@ def ingest_one(
 
     if entry.local_path is not None and entry.local_path.stat().st_size == 0:
         return IngestOutcome(entry.url, "failed", f"{entry.local_path}: empty file (0 bytes)")
-    scratch = settings.downloads_dir / url_hash(entry.canonical_url)
+    # Per worker (pid and thread): two workers on one source must not delete each other's download.
+    scratch = settings.downloads_dir / f"{TMP_MARK}{os.getpid()}-{url_hash(entry.canonical_url)}-{threading.get_ident()}"
     shutil.rmtree(scratch, ignore_errors=True)
     written: list[Path] = []
     try:
@@ -151,26 +154,26 @@ def _process(
             video_id = f"{video_id}-{url_hash(entry.canonical_url, 8)}"
 
     flac = settings.audio_dir / f"{video_id}.flac"
-    written.append(flac)
-    audio.normalize_to_flac(
-        got.path, flac, sample_rate=settings.sample_rate,
-        on_progress=lambda t: report(min(t, info.duration), info.duration, "normalize"), name=name,
-    )
-    frames = audio.num_frames(flac)
-    audio.check_duration(frames / settings.sample_rate, info.duration, str(name))
-    level = audio.peak(flac)
-    if level < audio.SILENCE_PEAK:
-        db = 20 * math.log10(level) if level > 0 else float("-inf")
-        raise audio.MediaError(f"{name}: silent audio (peak {db:.0f} dBFS)")
-
-    spans = chunk_spans(frames, settings.sample_rate, settings.chunk_seconds, settings.overlap_seconds)
     chunk_dir = settings.chunks_dir / video_id
-    written.append(chunk_dir)
-    for span, _ in cut_chunks(
-        flac, spans, lambda sp: chunk_dir / f"{video_id}_c{sp.index:04d}.flac",
-        on_chunk=lambda sp: report(sp.index + 1, len(spans), "chunk"),
-    ):
-        pass
+    written.extend([flac, chunk_dir])
+    writer = ChunkWriter(settings.sample_rate, lambda k: chunk_dir / f"{video_id}_c{k:04d}.flac",
+                         settings.chunk_seconds, settings.overlap_seconds)
+    expected = max(info.duration, 1e-9) * settings.sample_rate
+
+    def feed(block) -> None:
+        writer.feed(block)
+        report(min(writer.pos, expected), expected, "normalize + chunk")
+
+    try:
+        frames = audio.normalize_stream(got.path, flac, feed, sample_rate=settings.sample_rate, name=name)
+        audio.check_duration(frames / settings.sample_rate, info.duration, name)
+        if writer.peak / 32768 < audio.SILENCE_PEAK:
+            db = 20 * math.log10(writer.peak / 32768) if writer.peak > 0 else float("-inf")
+            raise audio.MediaError(f"{name}: silent audio (peak {db:.0f} dBFS)")
+        spans = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
 
     found = dict(got.subtitles)
     if entry.local_path is not None:
