@@ -63,7 +63,7 @@ def test_learns_the_limit_from_a_429_and_paces():
     assert snap["learned_limit"] == 5
     clock.t += 1  # the cooldown is over, but 5 requests are still in the window
     lease, wait = pool._pick(clock())
-    assert lease is None and wait == pytest.approx(60 - 7, abs=0.01)  # until the first send (t=0) leaves the window (now t=7)
+    assert lease is None and wait == pytest.approx(60 - 7 + 0.3, abs=0.01)  # until the first send (t=0) leaves the window (now t=7), plus the arrival margin
 
 
 def test_configured_rpm_paces_without_any_429():
@@ -138,3 +138,22 @@ def test_state_survives_a_restart_and_never_stores_the_key(settings):
     dispose_engines()
     blob = b"".join(p.read_bytes() for p in settings.home.glob("factory.db*"))
     assert b"SECRET" not in blob and lease.key_hash.encode() in blob
+
+
+def test_pools_sharing_a_store_see_each_others_cooldowns(settings):
+    """Two workers (two pools on one store): a 429 one of them meets cools that slot for both."""
+    clock = Clock(time.time())
+    a = KeyPool(KEYS[:1], TIERS[:1], settings=settings, clock=clock, sync_interval=1.0)
+    b = KeyPool(KEYS[:1], TIERS[:1], settings=settings, clock=clock, sync_interval=1.0)
+    take(b)
+    a.report_rate_limited(take(a), retry_delay=30.0)
+    clock.t += 1.5  # b syncs at its next acquire
+    lease, wait = None, None
+    with b._lock:
+        b._load()
+        lease, wait = b._pick(clock())
+    assert lease is None and wait == pytest.approx(30.05 - 1.5, abs=0.01)
+    a.retire(key_hash(KEYS[0]), "revoked")
+    clock.t += 40
+    with pytest.raises(NoKeysError):
+        take(b)

@@ -81,6 +81,7 @@ class KeyPool:
         max_backoff: float = 300.0,
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
+        sync_interval: float = 2.0,
     ) -> None:
         keys = list(dict.fromkeys(k.strip() for k in keys if k and k.strip()))
         if not keys:
@@ -101,25 +102,31 @@ class KeyPool:
         self._changed: asyncio.Event | None = None
         self.retired: dict[str, str] = {}
         self._slots = {(m, h): _Slot(m, h) for m in self.tiers for h in self._keys}
+        self.sync_interval = sync_interval
+        self._last_sync = 0.0
         self._load()
 
     # -- persistence ----------------------------------------------------------------------------------
 
     def _load(self) -> None:
+        """Merge the store's view (other processes' 429s, retirements, counts) into this pool's."""
         if self.settings is None:
             return
+        self._last_sync = self.clock()
         with session_scope(self.settings) as s:
             rows = s.scalars(select(KeyState).where(KeyState.key_hash.in_(list(self._keys)))).all()
             for row in rows:
-                if row.retired:
+                if row.retired and row.key_hash not in self.retired:
                     self.retired[row.key_hash] = row.reason or "retired"
                 slot = self._slots.get((row.model, row.key_hash))
                 if slot is None:
                     continue
                 slot.cooldown_until = max(slot.cooldown_until, row.cooldown_until or 0.0)
-                slot.backoff_level = row.backoff_level or 0
-                slot.learned_limit = row.learned_limit
-                slot.day, slot.day_count = row.day or "", row.day_count or 0
+                slot.backoff_level = max(slot.backoff_level, row.backoff_level or 0)
+                if row.learned_limit is not None:
+                    slot.learned_limit = min(slot.learned_limit or row.learned_limit, row.learned_limit)
+                if (row.day or "") == slot.day or not slot.day:
+                    slot.day, slot.day_count = row.day or "", max(slot.day_count, row.day_count or 0)
 
     def _save(self, slot: _Slot, retired_reason: str | None = None) -> None:
         if self.settings is None:
@@ -161,7 +168,9 @@ class KeyPool:
         wait = max(0.0, slot.cooldown_until - now)
         limit = self._limit(slot)
         if limit is not None and len(slot.sends) >= limit:
-            wait = max(wait, slot.sends[len(slot.sends) - limit] + self.window - now)
+            # The server counts a request when it arrives, a little after we stamp it: pace with a margin.
+            margin = max(0.05, 0.005 * self.window)
+            wait = max(wait, slot.sends[len(slot.sends) - limit] + self.window + margin - now)
         daily = self.rpd.get(slot.model)
         if daily is not None and slot.day == self._today(now) and slot.day_count >= daily:
             wait = max(wait, self._next_day_start(now) - now)
@@ -200,6 +209,8 @@ class KeyPool:
             self._changed = asyncio.Event()
         while True:
             with self._lock:
+                if self.settings is not None and self.clock() - self._last_sync >= self.sync_interval:
+                    self._load()
                 lease, wait = self._pick(self.clock(), avoid)
             if lease is not None:
                 return lease
