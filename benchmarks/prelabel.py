@@ -107,7 +107,7 @@ def main() -> None:
             "goals": {"ratio>=0.9": None, "lost==0": lost == 0, "429_per_chunk<=0.2": n429 / max(done, 1) <= 0.2},
         }
         result["goals"]["ratio>=0.9"] = result["ratio_to_optimum"] >= 0.9
-        write_result("prelabel", result)
+        write_result(f"prelabel_w{args.window:g}", result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
