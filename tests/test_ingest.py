@@ -140,7 +140,8 @@ def _bad_inputs(d):
 def test_bad_input_one_line_each_others_ingested(settings, tmp_path):
     d = _bad_inputs(tmp_path / "in")
     missing = tmp_path / "does-not-exist.m4a"
-    proc = run_vecs("ingest", str(d), str(missing), "--no-progress")
+    unreachable = "https://video.invalid/watch?v=abc"  # no network here, and .invalid never resolves
+    proc = run_vecs("ingest", str(d), str(missing), unreachable, "--no-progress")
     assert proc.returncode == 1
     failed = [ln for ln in proc.stderr.splitlines() if ln.startswith("FAILED")]
     reasons = {
@@ -150,6 +151,7 @@ def test_bad_input_one_line_each_others_ingested(settings, tmp_path):
         "truncated.m4a": "",  # truncated AAC: "partial file" or a duration mismatch, both name the file
         "silent.m4a": "silent audio",
         "does-not-exist.m4a": "no such file",
+        "video.invalid": "cannot be reached",
     }
     assert len(failed) == len(reasons), proc.stderr
     for name, reason in reasons.items():

@@ -181,12 +181,18 @@ def test_missing_chunk_audio_fails_only_that_chunk(settings, chunks):
 
 
 def test_timeouts_and_server_errors_are_retried(settings, chunks):
-    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=_responder(chunks)) as fake:
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=_responder(chunks), hang=3.0, hang_rate=0.3,
+                    seed=2) as fake:
         fake.script(Fault(503), Fault(500))
         pool = KeyPool(KEYS, [FLASH, PRO], settings=settings, seed=0)
-        caller = GeminiCaller(base_url=fake.url, timeout_s=5.0)
-        run = asyncio.run(run_engine(GeminiEngine(pool, caller, seed=0), settings, concurrency=2, progress=False))
-    assert run.done == 5 and run.server_errors == 2
+        caller = GeminiCaller(base_url=fake.url, timeout_s=1.0)
+        run = asyncio.run(run_engine(GeminiEngine(pool, caller, seed=0), settings, concurrency=3, progress=False))
+    assert run.done == 5 and run.failed == 0
+    with session_scope(settings) as s:
+        details = s.scalars(select(PrelabelAttempt.detail).where(PrelabelAttempt.outcome == "transient")).all()
+    assert sum("503" in d or "500" in d for d in details) == 2
+    assert any("Timeout" in d for d in details), details  # hung requests timed out and were retried
+    assert run.server_errors == len(details)
 
 
 def test_no_keys_is_an_error_before_any_work(settings, chunks):
