@@ -45,7 +45,8 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
     return Path(target)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (how killed runs are told from live workers)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,7 +67,7 @@ def remove_stale_temps(root: str | os.PathLike) -> int:
     removed = 0
     for path in sorted(root.rglob(TMP_MARK + "*")):
         pid_part = path.name[len(TMP_MARK):].split("-", 1)[0]
-        if pid_part.isdigit() and int(pid_part) != os.getpid() and _pid_alive(int(pid_part)):
+        if pid_part.isdigit() and int(pid_part) != os.getpid() and pid_alive(int(pid_part)):
             continue
         with contextlib.suppress(FileNotFoundError):
             if path.is_dir():

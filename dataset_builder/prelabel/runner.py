@@ -6,7 +6,6 @@ worker, and the next run takes it back — so nothing is lost or labeled twice.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 from collections import Counter, defaultdict
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import delete, func, select, update
 
+from ..atomic import pid_alive
 from ..config import Settings
 from ..store import Chunk, ChunkStatus, PrelabelAttempt, Segment, Video, claim_chunks, session_scope, utcnow
 from .parsing import Segment as ParsedSegment
@@ -90,22 +90,12 @@ def release_dead_claims(settings: Settings) -> int:
         dead = []
         for cid, who in rows:
             host, _, pid = (who or "").rpartition(":")
-            if host == _host() and pid.isdigit() and not _alive(int(pid)):
+            if host == _host() and pid.isdigit() and not pid_alive(int(pid)):
                 dead.append(cid)
         if dead:
             s.execute(update(Chunk).where(Chunk.id.in_(dead)).values(status=ChunkStatus.PENDING, claimed_by=None))
             released = len(dead)
     return released
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def claim_job(settings: Settings) -> ChunkJob | None:
