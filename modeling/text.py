@@ -24,3 +24,77 @@ def loop_key(text: str) -> str:
     """A form of ``text`` for spotting repeats: case and punctuation do not make a new sentence."""
     text = clean_text(text).lower()
     return re.sub(r"[^\w\s]", "", text).strip()
+
+
+# -- language of a word ---------------------------------------------------------------------------------
+# Vietnamese orthography: tells a Vietnamese syllable from an English word without a dictionary, because
+# Vietnamese spelling is closed (onset + vowel cluster + final, and p/t/c/ch finals need a sharp or heavy tone).
+
+_ONSETS = sorted(
+    ["", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m", "n", "ng", "ngh", "nh", "p", "ph",
+     "qu", "r", "s", "t", "th", "tr", "v", "x"], key=len, reverse=True)
+_FINALS = ["", "c", "ch", "m", "n", "ng", "nh", "p", "t"]
+_CLUSTERS = set(
+    "a ă â e ê i o ô ơ u ư y "
+    "ai ao au ay âu ây eo êu ia iu iê oa oă oe oi oo ôi ơi ua uâ uê ui uô uơ uy ưa ưi ươ ưu yê "
+    "iêu oai oay oao oeo uây uôi uya uyê uyu ươi ươu yêu".split())
+_TONE_MARKS = {"\u0300": "huyền", "\u0301": "sắc", "\u0303": "ngã", "\u0309": "hỏi", "\u0323": "nặng"}
+
+
+def looks_vietnamese(word: str) -> bool:
+    """True if ``word`` is spelled like one Vietnamese syllable ("mình", "nghiêng"); False for "team", "hot"."""
+    decomposed = unicodedata.normalize("NFD", word.lower())
+    tones = [c for c in decomposed if c in _TONE_MARKS]
+    if len(tones) > 1:
+        return False
+    base = unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in _TONE_MARKS))
+    if not base or not all(c.isalpha() for c in base):
+        return False
+    tone = _TONE_MARKS[tones[0]] if tones else None
+    for onset in _ONSETS:
+        if not base.startswith(onset):
+            continue
+        rest = base[len(onset):]
+        for final in _FINALS:
+            if final and not rest.endswith(final):
+                continue
+            nucleus = rest[: len(rest) - len(final)]
+            if nucleus in _CLUSTERS:
+                if final in ("c", "ch", "p", "t") and tone not in ("sắc", "nặng"):
+                    continue
+                return True
+    return False
+
+
+_VI_LETTERS = set("đăâêôơư")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
+
+
+def word_language(word: str) -> str:
+    """``vi`` or ``en`` for one word: Vietnamese letters or tones, or a valid Vietnamese syllable, mean vi.
+
+    Syllables valid in both spellings ("ban", "con") count as Vietnamese, the matrix language here.
+    """
+    w = unicodedata.normalize("NFC", word.lower())
+    if any(c in _VI_LETTERS for c in w) or any(c in _TONE_MARKS for c in unicodedata.normalize("NFD", w)):
+        return "vi"
+    return "vi" if looks_vietnamese(w) else "en"
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(clean_text(text))
+
+
+def en_ratio(text: str) -> float:
+    """Share of the words that are English."""
+    ws = words(text)
+    return sum(word_language(w) == "en" for w in ws) / len(ws) if ws else 0.0
+
+
+def cmi(text: str) -> float:
+    """Code-mixing index (Das & Gambäck 2014): 100 · (1 − dominant-language words / words); 0 if monolingual."""
+    ws = words(text)
+    if not ws:
+        return 0.0
+    n_en = sum(word_language(w) == "en" for w in ws)
+    return 100.0 * (1.0 - max(n_en, len(ws) - n_en) / len(ws))

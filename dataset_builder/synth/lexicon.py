@@ -17,6 +17,8 @@ Entry surfaces may mix languages: in ``"[text] cho"`` only the bracketed part is
 """
 from __future__ import annotations
 
+from modeling.text import looks_vietnamese  # noqa: F401  (re-exported: tests and callers use it here)
+
 import random
 import re
 import unicodedata
@@ -784,43 +786,3 @@ def make_utterance(
         transcript += sep + t
         translation += sep_tr + tr
     return transcript, translation, spans, kind
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Vietnamese orthography: tells a Vietnamese syllable from an English word without a dictionary, because
-# Vietnamese spelling is closed (onset + vowel cluster + final, and p/t/c/ch finals need a sharp or heavy tone).
-
-_ONSETS = sorted(
-    ["", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m", "n", "ng", "ngh", "nh", "p", "ph",
-     "qu", "r", "s", "t", "th", "tr", "v", "x"], key=len, reverse=True)
-_FINALS = ["", "c", "ch", "m", "n", "ng", "nh", "p", "t"]
-_CLUSTERS = set(
-    "a ă â e ê i o ô ơ u ư y "
-    "ai ao au ay âu ây eo êu ia iu iê oa oă oe oi oo ôi ơi ua uâ uê ui uô uơ uy ưa ưi ươ ưu yê "
-    "iêu oai oay oao oeo uây uôi uya uyê uyu ươi ươu yêu".split())
-_TONE_MARKS = {"\u0300": "huyền", "\u0301": "sắc", "\u0303": "ngã", "\u0309": "hỏi", "\u0323": "nặng"}
-
-
-def looks_vietnamese(word: str) -> bool:
-    """True if ``word`` is spelled like one Vietnamese syllable ("mình", "nghiêng"); False for "team", "hot"."""
-    decomposed = unicodedata.normalize("NFD", word.lower())
-    tones = [c for c in decomposed if c in _TONE_MARKS]
-    if len(tones) > 1:
-        return False
-    base = unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in _TONE_MARKS))
-    if not base or not all(c.isalpha() for c in base):
-        return False
-    tone = _TONE_MARKS[tones[0]] if tones else None
-    for onset in _ONSETS:
-        if not base.startswith(onset):
-            continue
-        rest = base[len(onset):]
-        for final in _FINALS:
-            if final and not rest.endswith(final):
-                continue
-            nucleus = rest[: len(rest) - len(final)]
-            if nucleus in _CLUSTERS:
-                if final in ("c", "ch", "p", "t") and tone not in ("sắc", "nặng"):
-                    continue
-                return True
-    return False
