@@ -142,6 +142,11 @@ class Segment(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     translation: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(100), default="")
+    #: Annotation: the Argilla record this segment became, and a hash of what was pushed (a re-push of
+    #: unchanged content is skipped; changed content updates the record unless someone has answered it).
+    record_id: Mapped[str | None] = mapped_column(String(120), unique=True)
+    pushed_hash: Mapped[str | None] = mapped_column(String(40))
+    pushed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     #: Human verification (filled by ``vecs argilla pull``).
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     discarded: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -110,6 +110,7 @@ class CaptionsEngine:
         self.home = home
         self.translator = translator  # optional MT: callable(list[str]) -> list[str]
         self._cache: dict[str, list[Cue]] = {}
+        self._langs: dict[str, str] = {}
 
     def _cues(self, job: ChunkJob) -> list[Cue]:
         if job.video_id not in self._cache:
@@ -123,6 +124,7 @@ class CaptionsEngine:
             except OSError as exc:
                 raise ChunkFailed(f"captions unreadable: {path.name}: {exc.strerror}") from None
             self._cache[job.video_id] = merge_cues(parse_captions(text))
+            self._langs[job.video_id] = lang
         return self._cache[job.video_id]
 
     async def label(self, job: ChunkJob, run: Run) -> Labeled:
@@ -133,4 +135,4 @@ class CaptionsEngine:
             for seg, tr in zip(segments, self.translator([s.text for s in segments])):
                 seg.translation = tr
         run.requests += 1
-        return Labeled(segments)
+        return Labeled(segments, agent=f"captions:{self._langs.get(job.video_id, 'und')}")

@@ -261,7 +261,7 @@ class GeminiEngine:
         raw = [(s.start, s.end) for s in segments]
         if self.refiner is not None and segments:
             segments = await asyncio.to_thread(self.refiner.refine, samples, job.sample_rate, segments)
-        return Labeled(segments, raw, repairs, drops)
+        return Labeled(segments, raw, repairs, drops, agent=lease.model)
 
 
 def _dedupe_loops(segments: list[Segment], repairs: Counter) -> list[Segment]:

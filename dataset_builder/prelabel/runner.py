@@ -42,6 +42,7 @@ class Labeled:
     raw_times: list[tuple[float, float]] | None = None  # before refinement, same order
     repairs: Counter = field(default_factory=Counter)
     drops: Counter = field(default_factory=Counter)
+    agent: str | None = None  # what produced the labels (a model name), shown to annotators
 
 
 class ChunkFailed(Exception):
@@ -124,7 +125,7 @@ def store_labels(settings: Settings, job: ChunkJob, labeled: Labeled, engine: st
         raw = labeled.raw_times or [(seg.start, seg.end) for seg in labeled.segments]
         for seg, (r0, r1) in zip(labeled.segments, raw):
             s.add(Segment(chunk_id=job.chunk_id, start=seg.start, end=seg.end, raw_start=r0, raw_end=r1,
-                          text=seg.text, translation=seg.translation, source=engine))
+                          text=seg.text, translation=seg.translation, source=labeled.agent or engine))
         s.execute(update(Chunk).where(Chunk.id == job.chunk_id).values(
             status=ChunkStatus.PRELABELED, error=None, engine=engine, claimed_by=None))
 

@@ -1,0 +1,48 @@
+"""Audio clips for the annotators' player: the segment with about a second of context either side.
+
+Served by URL from ``$VECS_HOME/argilla_audio`` (``vecs argilla serve`` runs a static file server for it;
+a remote Argilla needs the folder published at ``--audio-base-url``) rather than embedded as data URLs:
+measured in ``benchmarks/argilla.py``, a data URL makes each record ~30x larger, and Argilla stores a
+record's fields in its database and sends them with every search page.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from dataset_builder.atomic import atomic_path
+from dataset_builder.audio import load_audio
+
+CONTEXT_S = 1.0
+CLIP_DIR = "argilla_audio"
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path  # absolute
+    relpath: str  # relative to the clip folder (the URL path)
+    clip_start: float  # absolute seconds in the video
+    duration: float
+    seg_start: float  # offsets of the segment inside the clip
+    seg_end: float
+
+
+def make_clip(home: Path, audio_path: Path, video_id: str, record_id: str, abs_start: float, abs_end: float,
+              video_duration: float, sample_rate: int = 16000) -> Clip:
+    """Cut [start − 1 s, end + 1 s] from the full-length audio (once; reused while the file exists)."""
+    c0 = max(0.0, abs_start - CONTEXT_S)
+    c1 = min(video_duration, abs_end + CONTEXT_S)
+    relpath = f"{video_id}/{record_id}.ogg"
+    path = home / CLIP_DIR / relpath
+    if not path.exists():
+        samples = load_audio(audio_path, sample_rate=sample_rate, start=c0, end=c1)
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), samples, sample_rate, format="OGG", subtype="VORBIS")
+    return Clip(path, relpath, round(c0, 3), round(c1 - c0, 3), round(abs_start - c0, 3), round(abs_end - c0, 3))
+
+
+def data_url(path: Path) -> str:
+    return "data:audio/ogg;base64," + base64.b64encode(path.read_bytes()).decode()

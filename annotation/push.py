@@ -1,0 +1,191 @@
+"""``vecs argilla push``: pre-labeled segments → Argilla records, one per segment that survives the guillotine.
+
+Record ids are stable (video, chunk, start), so a re-push updates instead of duplicating; a record that
+someone has already answered is never touched; the store remembers each pushed batch, so an interrupted
+push resumes where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import argilla as rg
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from dataset_builder.config import Settings
+from dataset_builder.guillotine import SegmentView, resolve
+from dataset_builder.store import Chunk, ChunkStatus, Segment, Video, session_scope, utcnow
+from modeling.text import en_ratio
+
+from .client import AnnotationError, workspace
+from .clips import data_url, make_clip
+from .design import dataset_settings
+
+PUSHABLE = (ChunkStatus.PRELABELED, ChunkStatus.PUSHED, ChunkStatus.VERIFIED)
+
+
+def record_id(video_id: str, chunk_index: int, start: float) -> str:
+    return f"{video_id}-c{chunk_index:04d}-{int(round(start * 1000)):07d}"
+
+
+def double_check_selected(rid: str, fraction: float) -> bool:
+    """A stable pseudo-random choice: the same records go to two annotators on every push."""
+    return int(hashlib.sha1(rid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+@dataclass
+class PushReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_answered: int = 0
+    double_check: int = 0
+    missing_audio: list = field(default_factory=list)
+    batches: int = 0
+
+
+@dataclass
+class _Item:
+    segment_id: int
+    rid: str
+    digest: str
+    record: rg.Record
+    double: bool
+    update: bool
+
+
+def get_or_create_dataset(client: rg.Argilla, name: str, ws: rg.Workspace, min_submitted: int) -> rg.Dataset:
+    ds = client.datasets(name=name, workspace=ws)
+    if ds is None:
+        ds = rg.Dataset(name=name, workspace=ws, settings=dataset_settings(min_submitted), client=client).create()
+    return ds
+
+
+def answered_ids(ds: rg.Dataset) -> set[str]:
+    """Ids of records that have any response (submitted, draft or discarded)."""
+    query = rg.Query(filter=rg.Filter(("response.status", "in", ["submitted", "draft", "discarded"])))
+    return {str(r.id) for r in ds.records(query=query, batch_size=500)}
+
+
+def _context(prev: str | None, nxt: str | None) -> str:
+    parts = []
+    if prev:
+        parts.append(f"**Trước / before:** {prev}")
+    if nxt:
+        parts.append(f"**Sau / after:** {nxt}")
+    return "\n\n".join(parts)
+
+
+def collect(settings: Settings, audio_base_url: str | None, embed_audio: bool, double_check: float,
+            report: PushReport) -> tuple[list[_Item], list[int]]:
+    """Everything that should be in Argilla and is not yet there as it is now, and the chunks it covers."""
+    items: list[_Item] = []
+    covered: list[int] = []
+    with session_scope(settings) as s:
+        videos = s.scalars(
+            select(Video).options(selectinload(Video.chunks).selectinload(Chunk.segments), selectinload(Video.channel))
+            .order_by(Video.id)
+        ).all()
+        for video in videos:
+            chunks = [c for c in video.chunks if c.status in PUSHABLE]
+            if not chunks:
+                continue
+            audio_path = settings.home / (video.audio_path or "")
+            if not audio_path.exists():
+                report.missing_audio.append(video.video_id)
+                continue
+            covered.extend(c.id for c in chunks if c.status == ChunkStatus.PRELABELED)
+            views = [SegmentView(seg, c.index, c.start, c.end, c.is_last, seg.start, seg.end)
+                     for c in chunks for seg in c.segments]
+            kept = resolve(views).kept
+            texts = [k.view.ref.text for k in kept]
+            for i, k in enumerate(kept):
+                seg: Segment = k.view.ref
+                rid = record_id(video.video_id, k.view.chunk_index, seg.start)
+                digest = hashlib.sha1(
+                    f"{seg.text}\x00{seg.translation}\x00{k.abs_start:.3f}\x00{k.abs_end:.3f}".encode()
+                ).hexdigest()
+                if seg.pushed_hash == digest:
+                    report.unchanged += 1
+                    continue
+                clip = make_clip(settings.home, audio_path, video.video_id, rid, k.abs_start, k.abs_end, video.duration,
+                                 video.sample_rate)
+                src = data_url(clip.path) if embed_audio else f"{audio_base_url.rstrip('/')}/{clip.relpath}"
+                suggestions = [rg.Suggestion("transcript", seg.text, agent=seg.source or "prelabel", type="model")]
+                if seg.translation:
+                    suggestions.append(rg.Suggestion("translation", seg.translation, agent=seg.source or "prelabel",
+                                                     type="model"))
+                suggestions += [rg.Suggestion("start", f"{k.abs_start:.3f}", agent="prelabel"),
+                                rg.Suggestion("end", f"{k.abs_end:.3f}", agent="prelabel")]
+                fields = {
+                    "audio": {"src": src, "video_id": video.video_id, "abs_start": round(k.abs_start, 3),
+                              "abs_end": round(k.abs_end, 3), "clip_duration": clip.duration,
+                              "seg_start": clip.seg_start, "seg_end": clip.seg_end},
+                    "context": _context(texts[i - 1] if i else None, texts[i + 1] if i + 1 < len(texts) else None),
+                }
+                metadata = {"channel": video.channel.name, "video_id": video.video_id, "chunk": k.view.chunk_index,
+                            "start": round(k.abs_start, 3), "duration": round(k.abs_end - k.abs_start, 3),
+                            "en_ratio": round(en_ratio(seg.text), 3)}
+                items.append(_Item(seg.id, rid, digest, rg.Record(id=rid, fields=fields, metadata=metadata,
+                                                                  suggestions=suggestions),
+                                   double_check_selected(rid, double_check), seg.pushed_hash is not None))
+    return items, covered
+
+
+def push(
+    settings: Settings,
+    client: rg.Argilla,
+    *,
+    dataset: str = "vecs-verify",
+    workspace_name: str = "vecs",
+    min_submitted: int = 1,
+    double_check: float = 0.0,
+    audio_base_url: str | None = None,
+    embed_audio: bool = False,
+    batch_size: int = 200,
+    create_workspace: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PushReport:
+    if not embed_audio and not audio_base_url:
+        raise AnnotationError("no --audio-base-url: where will annotators' browsers fetch the clips? "
+                              "(vecs argilla serve prints it; or pass --embed-audio)")
+    ws = workspace(client, workspace_name, create=create_workspace)
+    report = PushReport()
+    items, covered = collect(settings, audio_base_url, embed_audio, double_check, report)
+    if not items:
+        _mark_pushed(settings, covered)
+        return report
+    main = get_or_create_dataset(client, dataset, ws, min_submitted)
+    double = get_or_create_dataset(client, f"{dataset}-double", ws, 2) if double_check > 0 else None
+    if any(it.update for it in items):
+        answered = answered_ids(main) | (answered_ids(double) if double is not None else set())
+        report.skipped_answered = sum(it.rid in answered for it in items)
+        items = [it for it in items if it.rid not in answered]
+    for start in range(0, len(items), batch_size):
+        batch = items[start:start + batch_size]
+        main.records.log([it.record for it in batch])
+        doubles = [it for it in batch if it.double]
+        if double is not None and doubles:
+            double.records.log([rg.Record(id=it.rid, fields=it.record.fields, metadata=it.record.metadata,
+                                          suggestions=list(it.record.suggestions)) for it in doubles])
+        with session_scope(settings) as s:  # the batch is in Argilla: remember it (a re-run resumes after it)
+            for it in batch:
+                seg = s.get(Segment, it.segment_id)
+                seg.record_id, seg.pushed_hash, seg.pushed_at = it.rid, it.digest, utcnow()
+        report.batches += 1
+        report.created += sum(not it.update for it in batch)
+        report.updated += sum(it.update for it in batch)
+        report.double_check += len(doubles)
+        if on_batch:
+            on_batch(min(start + batch_size, len(items)), len(items))
+    _mark_pushed(settings, covered)
+    return report
+
+
+def _mark_pushed(settings: Settings, chunk_ids: list[int]) -> None:
+    """Chunks whose kept segments are all in Argilla (those the guillotine drops need no one)."""
+    with session_scope(settings) as s:
+        s.execute(update(Chunk).where(Chunk.id.in_(chunk_ids), Chunk.status == ChunkStatus.PRELABELED)
+                  .values(status=ChunkStatus.PUSHED))
