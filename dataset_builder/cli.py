@@ -161,11 +161,33 @@ def _print_prelabel_summary(run) -> None:
 def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     videos: bool = typer.Option(False, "--videos", help="List every video under its channel."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Write the dashboard as an HTML page."),
+    serve_port: Optional[int] = typer.Option(None, "--serve", help="Serve the live dashboard on this port."),
 ) -> None:
-    """Channels → videos → chunks by status; hours ingested, pre-labeled and verified."""
+    """Channels → videos → chunks by status; hours ingested, pre-labeled and verified; annotators."""
     from .status import status as collect
 
-    data = collect(get_settings())
+    settings = get_settings()
+    if serve_port is not None:
+        import time
+
+        from .dashboard import serve
+
+        serve(settings, port=serve_port)
+        err.print(f"dashboard: http://127.0.0.1:{serve_port}/ (Ctrl+C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return
+    data = collect(settings)
+    if html_out is not None:
+        from .atomic import write_text_atomic
+        from .dashboard import render
+
+        write_text_atomic(html_out, render(data))
+        err.print(f"wrote {html_out}")
+        return
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         return
@@ -183,6 +205,12 @@ def status(
             str(c["verified"]), f"{ch['verified_hours']:.2f}", ch["state"],
         )
     out.print(table)
+    if data["annotators"]:
+        at = Table("Annotator", "Segments", "Discarded", "Audio h", "Segments/h", title="Annotators")
+        for a in data["annotators"]:
+            at.add_row(a["annotator"], str(a["segments"]), str(a["discarded"]), f"{a['audio_hours']:.3f}",
+                       "" if a["segments_per_hour"] is None else str(a["segments_per_hour"]))
+        out.print(at)
     if videos:
         for ch in data["channels"]:
             vt = Table("Video", "Title", "Duration", "Chunks", "Segments", "Progress", title=ch["name"])

@@ -98,7 +98,23 @@ def collect_status(session: Session, settings: Settings) -> dict:
         "segments": sum(c["segments"] for c in out_channels),
         "verified_segments": sum(c["verified_segments"] for c in out_channels),
     }
-    return {"totals": totals, "channels": out_channels}
+    return {"totals": totals, "channels": out_channels, "annotators": annotator_stats(session)}
+
+
+def annotator_stats(session: Session) -> list[dict]:
+    """Per annotator: segments and hours verified, and throughput over their active span."""
+    rows = session.execute(
+        select(Segment.annotator, func.count(Segment.id), func.sum(Segment.end - Segment.start),
+               func.min(Segment.verified_at), func.max(Segment.verified_at), func.sum(case((Segment.discarded, 1), else_=0)))
+        .where(Segment.annotator.is_not(None)).group_by(Segment.annotator).order_by(Segment.annotator)
+    ).all()
+    out = []
+    for name, n, secs, first, last, discarded in rows:
+        span_h = max((last - first).total_seconds() / 3600, 1 / 60) if first and last else None
+        out.append({"annotator": name, "segments": n, "discarded": int(discarded or 0),
+                    "audio_hours": round(float(secs or 0) / 3600, 4),
+                    "segments_per_hour": round(n / span_h, 1) if span_h else None})
+    return out
 
 
 def status(settings: Settings) -> dict:
