@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import argilla as rg
-from argilla._exceptions import ArgillaAPIError, ArgillaError
+from argilla._exceptions import ArgillaAPIError, ArgillaCredentialsError, ArgillaError
 
 DEFAULT_URL = "http://127.0.0.1:6900"
 
@@ -32,6 +32,8 @@ def connect(api_url: str | None = None, api_key: str | None = None) -> rg.Argill
     try:
         client = rg.Argilla(api_url=url, api_key=key, timeout=60)
         client.me  # noqa: B018 - the first request: wrong URL, server down and wrong key all show here
+    except ArgillaCredentialsError:
+        raise AnnotationError(f"Argilla at {url} rejected the API key (401 unauthorized)") from None
     except ArgillaAPIError as exc:
         status = getattr(exc, "status_code", None)
         if status == 401:

@@ -43,7 +43,7 @@ chọn chất lượng, rồi bấm **Submit**.
 ## Quality / Chất lượng
 - **OK**: the transcript and times are right (after your edits).
 - **Bad boundaries**: speech is cut off at the start or end — give corrected times (seconds in the video)
-  in *start* / *end* if you can.
+  in *corrected start* / *corrected end* if you can.
 - **No speech**, **Music**, **Overlapping speakers**, **Not Vietnamese or English**: the segment should not
   be used for training; the text may stay as it is.
 
@@ -131,8 +131,8 @@ def dataset_settings(min_submitted: int = 1) -> rg.Settings:
             rg.TextQuestion(name="translation", title="Vietnamese translation / Bản dịch tiếng Việt",
                             description="English parts translated; Vietnamese untouched."),
             rg.LabelQuestion(name="quality", title="Quality / Chất lượng", labels=QUALITY_LABELS),
-            rg.TextQuestion(name="start", title="Corrected start (s, in the video)", required=False),
-            rg.TextQuestion(name="end", title="Corrected end (s, in the video)", required=False),
+            rg.TextQuestion(name="corrected_start", title="Corrected start (s, in the video)", required=False),
+            rg.TextQuestion(name="corrected_end", title="Corrected end (s, in the video)", required=False),
         ],
         metadata=[
             rg.TermsMetadataProperty(name="channel", title="Channel"),

@@ -88,8 +88,8 @@ def _apply(settings: Settings, batch: list, report: PullReport) -> None:
                 verified_text=clean_text(values.get("transcript")) or None,
                 verified_translation=clean_text(values.get("translation")) or None,
                 quality=values.get("quality"),
-                verified_start=_float(values.get("start")),
-                verified_end=_float(values.get("end")),
+                verified_start=_float(values.get("corrected_start")),
+                verified_end=_float(values.get("corrected_end")),
                 annotator=annotator,
             )
             if all(getattr(seg, k) == v for k, v in new.items()):

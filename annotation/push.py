@@ -117,8 +117,8 @@ def collect(settings: Settings, audio_base_url: str | None, embed_audio: bool, d
                 if seg.translation:
                     suggestions.append(rg.Suggestion("translation", seg.translation, agent=seg.source or "prelabel",
                                                      type="model"))
-                suggestions += [rg.Suggestion("start", f"{k.abs_start:.3f}", agent="prelabel"),
-                                rg.Suggestion("end", f"{k.abs_end:.3f}", agent="prelabel")]
+                suggestions += [rg.Suggestion("corrected_start", f"{k.abs_start:.3f}", agent="prelabel"),
+                                rg.Suggestion("corrected_end", f"{k.abs_end:.3f}", agent="prelabel")]
                 fields = {
                     "audio": {"src": src, "video_id": video.video_id, "abs_start": round(k.abs_start, 3),
                               "abs_end": round(k.abs_end, 3), "clip_duration": clip.duration,

@@ -33,7 +33,9 @@ def add_user(client: rg.Argilla, username: str, role: str, workspace_name: str, 
     password = secrets.token_urlsafe(12)
     user = rg.User(username=username, password=password, role=role, client=client).create()
     user.add_to_workspace(ws)
-    return NewUser(username, password, getattr(user, "api_key", None), role, workspace_name)
+    # The SDK's user model drops the key; the REST API gives it to an owner.
+    api_key = client.http_client.get(f"/api/v1/users/{user.id}").json().get("api_key")
+    return NewUser(username, password, api_key, role, workspace_name)
 
 
 @dataclass
