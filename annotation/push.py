@@ -7,6 +7,7 @@ push resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -144,7 +145,7 @@ def push(
     double_check: float = 0.0,
     audio_base_url: str | None = None,
     embed_audio: bool = False,
-    batch_size: int = 200,
+    batch_size: int = 200,  # the server's bulk-upsert maximum
     create_workspace: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PushReport:
@@ -163,13 +164,16 @@ def push(
         answered = answered_ids(main) | (answered_ids(double) if double is not None else set())
         report.skipped_answered = sum(it.rid in answered for it in items)
         items = [it for it in items if it.rid not in answered]
-    for start in range(0, len(items), batch_size):
-        batch = items[start:start + batch_size]
-        main.records.log([it.record for it in batch])
+    def send(batch: list[_Item]) -> list[_Item]:
+        main.records.log([it.record for it in batch], batch_size=len(batch))
         doubles = [it for it in batch if it.double]
         if double is not None and doubles:
             double.records.log([rg.Record(id=it.rid, fields=it.record.fields, metadata=it.record.metadata,
-                                          suggestions=list(it.record.suggestions)) for it in doubles])
+                                          suggestions=list(it.record.suggestions)) for it in doubles],
+                               batch_size=len(doubles))
+        return batch
+
+    def done(batch: list[_Item]) -> None:
         with session_scope(settings) as s:  # the batch is in Argilla: remember it (a re-run resumes after it)
             for it in batch:
                 seg = s.get(Segment, it.segment_id)
@@ -177,9 +181,22 @@ def push(
         report.batches += 1
         report.created += sum(not it.update for it in batch)
         report.updated += sum(it.update for it in batch)
-        report.double_check += len(doubles)
+        report.double_check += sum(it.double for it in batch) if double is not None else 0
         if on_batch:
-            on_batch(min(start + batch_size, len(items)), len(items))
+            on_batch(sum(report.__dict__[k] for k in ("created", "updated")), len(items))
+
+    # Two batches in flight: the client serializes one while the server stores the other.
+    batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = set()
+        for batch in batches:
+            pending.add(pool.submit(send, batch))
+            if len(pending) >= 2:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    done(fut.result())
+        for fut in pending:
+            done(fut.result())
     _mark_pushed(settings, covered)
     return report
 

@@ -235,6 +235,11 @@ def demo(
     run_demo(out, videos, minutes, seed, err)
 
 
+from annotation.cli import argilla_app  # noqa: E402 - typer, rich only; the rest loads per command
+
+app.add_typer(argilla_app, name="argilla")
+
+
 def main() -> None:  # console-script entry point
     app()
 
