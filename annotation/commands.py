@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
                                   min_submitted=min_submitted, double_check=double_check,
                                   audio_base_url=audio_base_url or _audio_base_url(), embed_audio=embed_audio,
                                   batch_size=batch_size, create_workspace=create_workspace,
-                                  on_batch=lambda done, total: bar.update(task, completed=done, total=total))
+                                  on_batch=lambda done: bar.update(task, completed=done))
         except AnnotationError as exc:
             _fail(exc)
         err.print(f"{report.created} records created, {report.updated} updated, {report.unchanged} unchanged, "

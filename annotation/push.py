@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import argilla as rg
 from sqlalchemy import select, update
@@ -79,60 +79,67 @@ def _context(prev: str | None, nxt: str | None) -> str:
     return "\n\n".join(parts)
 
 
-def collect(settings: Settings, audio_base_url: str | None, embed_audio: bool, double_check: float,
-            report: PushReport) -> tuple[list[_Item], list[int]]:
-    """Everything that should be in Argilla and is not yet there as it is now, and the chunks it covers."""
-    items: list[_Item] = []
-    covered: list[int] = []
+def iter_items(settings: Settings, audio_base_url: str | None, embed_audio: bool, double_check: float,
+               report: PushReport, covered: list[int]) -> Iterator[_Item]:
+    """Everything that should be in Argilla and is not yet there as it is now, video by video (so sending
+    starts before the last clip is cut); the chunks it covers are appended to ``covered``."""
+    # Read in one short transaction and build outside it: on SQLite an open transaction holds the write
+    # lock, and each pushed batch is recorded while later items are still being built.
     with session_scope(settings) as s:
         videos = s.scalars(
             select(Video).options(selectinload(Video.chunks).selectinload(Chunk.segments), selectinload(Video.channel))
             .order_by(Video.id)
         ).all()
-        for video in videos:
-            chunks = [c for c in video.chunks if c.status in PUSHABLE]
-            if not chunks:
+    for video in videos:
+        chunks = [c for c in video.chunks if c.status in PUSHABLE]
+        if not chunks:
+            continue
+        audio_path = settings.home / (video.audio_path or "")
+        if not audio_path.exists():
+            report.missing_audio.append(video.video_id)
+            continue
+        covered.extend(c.id for c in chunks if c.status == ChunkStatus.PRELABELED)
+        sr = video.sample_rate  # (chunk.start would lazy-load chunk.video outside the session)
+        views = [SegmentView(seg, c.index, c.start_sample / sr, c.end_sample / sr, c.is_last, seg.start, seg.end)
+                 for c in chunks for seg in c.segments]
+        kept = resolve(views).kept
+        texts = [k.view.ref.text for k in kept]
+        for i, k in enumerate(kept):
+            seg: Segment = k.view.ref
+            rid = record_id(video.video_id, k.view.chunk_index, seg.start)
+            digest = hashlib.sha1(
+                f"{seg.text}\x00{seg.translation}\x00{k.abs_start:.3f}\x00{k.abs_end:.3f}".encode()
+            ).hexdigest()
+            if seg.pushed_hash == digest:
+                report.unchanged += 1
                 continue
-            audio_path = settings.home / (video.audio_path or "")
-            if not audio_path.exists():
-                report.missing_audio.append(video.video_id)
-                continue
-            covered.extend(c.id for c in chunks if c.status == ChunkStatus.PRELABELED)
-            views = [SegmentView(seg, c.index, c.start, c.end, c.is_last, seg.start, seg.end)
-                     for c in chunks for seg in c.segments]
-            kept = resolve(views).kept
-            texts = [k.view.ref.text for k in kept]
-            for i, k in enumerate(kept):
-                seg: Segment = k.view.ref
-                rid = record_id(video.video_id, k.view.chunk_index, seg.start)
-                digest = hashlib.sha1(
-                    f"{seg.text}\x00{seg.translation}\x00{k.abs_start:.3f}\x00{k.abs_end:.3f}".encode()
-                ).hexdigest()
-                if seg.pushed_hash == digest:
-                    report.unchanged += 1
-                    continue
-                clip = make_clip(settings.home, audio_path, video.video_id, rid, k.abs_start, k.abs_end, video.duration,
-                                 video.sample_rate)
-                src = data_url(clip.path) if embed_audio else f"{audio_base_url.rstrip('/')}/{clip.relpath}"
-                suggestions = [rg.Suggestion("transcript", seg.text, agent=seg.source or "prelabel", type="model")]
-                if seg.translation:
-                    suggestions.append(rg.Suggestion("translation", seg.translation, agent=seg.source or "prelabel",
-                                                     type="model"))
-                suggestions += [rg.Suggestion("corrected_start", f"{k.abs_start:.3f}", agent="prelabel"),
-                                rg.Suggestion("corrected_end", f"{k.abs_end:.3f}", agent="prelabel")]
-                fields = {
-                    "audio": {"src": src, "video_id": video.video_id, "abs_start": round(k.abs_start, 3),
-                              "abs_end": round(k.abs_end, 3), "clip_duration": clip.duration,
-                              "seg_start": clip.seg_start, "seg_end": clip.seg_end},
-                    "context": _context(texts[i - 1] if i else None, texts[i + 1] if i + 1 < len(texts) else None),
-                }
-                metadata = {"channel": video.channel.name, "video_id": video.video_id, "chunk": k.view.chunk_index,
-                            "start": round(k.abs_start, 3), "duration": round(k.abs_end - k.abs_start, 3),
-                            "en_ratio": round(en_ratio(seg.text), 3)}
-                items.append(_Item(seg.id, rid, digest, rg.Record(id=rid, fields=fields, metadata=metadata,
-                                                                  suggestions=suggestions),
-                                   double_check_selected(rid, double_check), seg.pushed_hash is not None))
-    return items, covered
+            clip = make_clip(settings.home, audio_path, video.video_id, rid, k.abs_start, k.abs_end, video.duration,
+                             video.sample_rate)
+            src = data_url(clip.path) if embed_audio else f"{audio_base_url.rstrip('/')}/{clip.relpath}"
+            suggestions = [rg.Suggestion("transcript", seg.text, agent=seg.source or "prelabel", type="model")]
+            if seg.translation:
+                suggestions.append(rg.Suggestion("translation", seg.translation, agent=seg.source or "prelabel",
+                                                 type="model"))
+            suggestions += [rg.Suggestion("corrected_start", f"{k.abs_start:.3f}", agent="prelabel"),
+                            rg.Suggestion("corrected_end", f"{k.abs_end:.3f}", agent="prelabel")]
+            fields = {
+                "audio": {"src": src, "video_id": video.video_id, "abs_start": round(k.abs_start, 3),
+                          "abs_end": round(k.abs_end, 3), "clip_duration": clip.duration,
+                          "seg_start": clip.seg_start, "seg_end": clip.seg_end},
+                "context": _context(texts[i - 1] if i else None, texts[i + 1] if i + 1 < len(texts) else None),
+            }
+            metadata = {"channel": video.channel.name, "video_id": video.video_id, "chunk": k.view.chunk_index,
+                        "start": round(k.abs_start, 3), "duration": round(k.abs_end - k.abs_start, 3),
+                        "en_ratio": round(en_ratio(seg.text), 3)}
+            yield _Item(seg.id, rid, digest, rg.Record(id=rid, fields=fields, metadata=metadata,
+                                                       suggestions=suggestions),
+                        double_check_selected(rid, double_check), seg.pushed_hash is not None)
+
+
+def collect(settings: Settings, audio_base_url: str | None, embed_audio: bool, double_check: float,
+            report: PushReport) -> tuple[list[_Item], list[int]]:
+    covered: list[int] = []
+    return list(iter_items(settings, audio_base_url, embed_audio, double_check, report, covered)), covered
 
 
 def push(
@@ -147,23 +154,17 @@ def push(
     embed_audio: bool = False,
     batch_size: int = 200,  # the server's bulk-upsert maximum
     create_workspace: bool = False,
-    on_batch: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> PushReport:
     if not embed_audio and not audio_base_url:
         raise AnnotationError("no --audio-base-url: where will annotators' browsers fetch the clips? "
                               "(vecs argilla serve prints it; or pass --embed-audio)")
     ws = workspace(client, workspace_name, create=create_workspace)
     report = PushReport()
-    items, covered = collect(settings, audio_base_url, embed_audio, double_check, report)
-    if not items:
-        _mark_pushed(settings, covered)
-        return report
-    main = get_or_create_dataset(client, dataset, ws, min_submitted)
-    double = get_or_create_dataset(client, f"{dataset}-double", ws, 2) if double_check > 0 else None
-    if any(it.update for it in items):
-        answered = answered_ids(main) | (answered_ids(double) if double is not None else set())
-        report.skipped_answered = sum(it.rid in answered for it in items)
-        items = [it for it in items if it.rid not in answered]
+    covered: list[int] = []
+    main = double = None
+    answered: set[str] | None = None
+
     def send(batch: list[_Item]) -> list[_Item]:
         main.records.log([it.record for it in batch], batch_size=len(batch))
         doubles = [it for it in batch if it.double]
@@ -183,18 +184,38 @@ def push(
         report.updated += sum(it.update for it in batch)
         report.double_check += sum(it.double for it in batch) if double is not None else 0
         if on_batch:
-            on_batch(sum(report.__dict__[k] for k in ("created", "updated")), len(items))
+            on_batch(report.created + report.updated)
 
-    # Two batches in flight: the client serializes one while the server stores the other.
-    batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    # Items stream in video by video; two batches are in flight while the next is prepared, so cutting
+    # clips and serializing overlap with the server storing what it was sent.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = set()
-        for batch in batches:
-            pending.add(pool.submit(send, batch))
+        pending: set = set()
+        batch: list[_Item] = []
+
+        def flush() -> None:
+            nonlocal pending
+            pending.add(pool.submit(send, list(batch)))
+            batch.clear()
             if len(pending) >= 2:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     done(fut.result())
+
+        for item in iter_items(settings, audio_base_url, embed_audio, double_check, report, covered):
+            if main is None:
+                main = get_or_create_dataset(client, dataset, ws, min_submitted)
+                double = get_or_create_dataset(client, f"{dataset}-double", ws, 2) if double_check > 0 else None
+            if item.update:
+                if answered is None:  # only a re-push of changed content needs to know who answered what
+                    answered = answered_ids(main) | (answered_ids(double) if double is not None else set())
+                if item.rid in answered:
+                    report.skipped_answered += 1
+                    continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
         for fut in pending:
             done(fut.result())
     _mark_pushed(settings, covered)
