@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from dataset_builder.atomic import pid_alive
+
 OWNER_USERNAME = "vecs-owner"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../annotation
 REPO_ROOT = PACKAGE_DIR.parent
@@ -133,20 +135,6 @@ def _connect_host(host: str) -> str:
 def _url(host: str, port: int) -> str:
     h = _connect_host(host)
     return f"http://[{h}]:{port}" if ":" in h else f"http://{h}:{port}"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours (tests start us in-process) is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _cmdline(pid: int) -> str:
