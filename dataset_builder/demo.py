@@ -46,6 +46,18 @@ def run_demo(out: Path, videos: int, minutes: float, seed: int, console: Console
     def prelabel() -> None:
         _vecs("prelabel", "--engine", "captions", env=env)
 
+    def argilla() -> None:
+        from annotation.server import launcher
+
+        port = launcher.free_port()
+        while not launcher.port_free("127.0.0.1", port + 1):
+            port = launcher.free_port()
+        info = launcher.serve(home, port=port)  # finds it running on a re-run
+        env["ARGILLA_API_URL"], env["ARGILLA_API_KEY"] = info.url, info.api_key
+        _vecs("argilla", "push", "--workspace", "vecs", "--create-workspace", "--double-check", "0.05",
+              "--audio-base-url", info.audio_url, env=env)
+        console.print(f"  Argilla: {info.url} (owner credentials in {home / 'argilla' / 'owner.json'})")
+
     def status() -> None:
         _vecs("status", "--videos", env=env)
 
@@ -53,6 +65,7 @@ def run_demo(out: Path, videos: int, minutes: float, seed: int, console: Console
         Step("synthesize a code-switched corpus (espeak-ng)", synth),
         Step("ingest through yt-dlp (file://) into exact 300 s + 5 s chunks", ingest),
         Step("pre-label from captions (offline engine)", prelabel),
+        Step("start a local Argilla and push the segments for verification", argilla),
         Step("factory status", status),
     ]
     t_all = time.perf_counter()
@@ -67,4 +80,7 @@ def run_demo(out: Path, videos: int, minutes: float, seed: int, console: Console
                   f"{time.perf_counter() - t_all:.0f} s in all")
     console.print(f"corpus and ground truth: {corpus}")
     console.print(f"factory home (state store, audio, chunks): {home}")
-    console.print(f"inspect it: VECS_HOME={home} vecs status --json")
+    console.print(f"inspect it: VECS_HOME={home} vecs status --serve 6910")
+    console.print(f"annotate: VECS_HOME={home} ARGILLA_API_KEY=… vecs argilla users add NAME --workspace vecs, "
+                  f"sign in at the Argilla URL above; then vecs argilla pull")
+    console.print(f"stop Argilla: VECS_HOME={home} vecs argilla serve --stop")

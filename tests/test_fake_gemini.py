@@ -364,7 +364,7 @@ def test_quota_is_exact_under_concurrency():
                 await client.aio.models.generate_content(model=MODEL, contents="hi")
                 return "ok"
             except errors.ClientError as e:
-                assert e.code == 429 and 20 < retry_delay(e) <= 30  # the window frees 30 s after the first; slack for a loaded CI
+                assert e.code == 429 and 20 < retry_delay(e) <= 30.001  # rounded up to the ms; slack for a loaded CI
                 return "429"
 
         async def main():
