@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import argilla as rg
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from dataset_builder.config import Settings
 from dataset_builder.store import Chunk, ChunkStatus, Segment, session_scope, utcnow
@@ -115,12 +115,3 @@ def _mark_verified(settings: Settings) -> int:
                                 Chunk.id.not_in(open_chunks)).values(status=ChunkStatus.VERIFIED)
         )
         return result.rowcount or 0
-
-
-def verified_counts(settings: Settings) -> dict[str, int]:
-    with session_scope(settings) as s:
-        return {
-            "pushed": s.scalar(select(func.count(Segment.id)).where(Segment.record_id.is_not(None))) or 0,
-            "verified": s.scalar(select(func.count(Segment.id)).where(Segment.verified)) or 0,
-            "discarded": s.scalar(select(func.count(Segment.id)).where(Segment.discarded)) or 0,
-        }

@@ -188,10 +188,3 @@ def load_audio(
     if proc.returncode != 0:
         raise MediaError(f"{path}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace'))})")
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()
-
-
-def write_flac(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write 16-bit FLAC atomically (int16 input is stored bit-exact)."""
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), samples, sample_rate, format="FLAC", subtype="PCM_16")
-    return Path(path)

@@ -24,7 +24,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    func,
     select,
     update,
 )
@@ -316,8 +315,3 @@ def claim_chunks(
         .execution_options(synchronize_session=False)
     )
     return list(session.scalars(select(Chunk).where(Chunk.id.in_(ids)).order_by(Chunk.id)))
-
-
-def chunk_status_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Chunk.status, func.count()).group_by(Chunk.status)).all()
-    return {status: n for status, n in rows}

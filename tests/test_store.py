@@ -5,7 +5,6 @@ import datetime as dt
 import multiprocessing as mp
 import time
 
-import pytest
 from sqlalchemy import func, select, update
 
 from conftest import make_wav, run_vecs

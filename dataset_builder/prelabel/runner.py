@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 
 from ..atomic import pid_alive
 from ..config import Settings
-from ..store import Chunk, ChunkStatus, PrelabelAttempt, Segment, Video, claim_chunks, session_scope, utcnow
+from ..store import Chunk, ChunkStatus, PrelabelAttempt, Segment, claim_chunks, session_scope, utcnow
 from .parsing import Segment as ParsedSegment
 
 
