@@ -1,0 +1,1 @@
+"""The export: guillotined, sanitized, video-disjoint splits published as a Hub dataset (issue 5)."""

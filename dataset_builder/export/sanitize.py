@@ -1,0 +1,35 @@
+"""Transcript sanitization for training (paper 4.1): what a model must not learn to emit.
+
+Annotation tags ([laughter], [music], (cười)…), markdown emphasis, HTML tags and music notes are removed;
+then the one text normalizer (NFC, invisible characters, spaces). Words are never changed.
+"""
+from __future__ import annotations
+
+import re
+
+from modeling.text import clean_text
+
+#: Bracketed annotations of any kind: [laughter], [Music], [Âm nhạc], [inaudible 00:12]
+_BRACKETS = re.compile(r"\[[^\[\]]{1,40}\]")
+#: Parenthesised annotations only when they name a known event (parentheses can be speech too)
+_PAREN_TAGS = re.compile(
+    r"\((?:\s*(?:cười|tiếng cười|vỗ tay|nhạc|âm nhạc|nhạc nền|im lặng|không rõ|ho|laughs?|laughter|laughing|"
+    r"applause|music|inaudible|silence|crosstalk|coughs?|sighs?)\s*)\)",
+    re.IGNORECASE,
+)
+_HTML = re.compile(r"</?[a-zA-Z][^<>]{0,60}>")
+_MUSIC = re.compile(r"[♪♫♬]+")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(?<![\w*])([*_])(?=\S)([^*_]+?)(?<=\S)\1(?![\w*])")
+
+
+def sanitize(text: str | None) -> str:
+    text = text or ""
+    text = _HTML.sub(" ", text)
+    text = _BRACKETS.sub(" ", text)
+    text = _PAREN_TAGS.sub(" ", text)
+    text = _MUSIC.sub(" ", text)
+    text = _STRONG.sub(r"\2", text)
+    text = _EMPHASIS.sub(r"\2", text)
+    text = clean_text(text)
+    return re.sub(r"\s+([,.!?;:…])", r"\1", text)
