@@ -222,6 +222,52 @@ def status(
             out.print(vt)
 
 
+@app.command("export")
+def export_cmd(
+    out_dir: Path = typer.Argument(..., help="Output folder: a Hub dataset repo (Parquet shards + README card)."),
+    config: str = typer.Option("all", "--config", help="verified, prelabeled or all."),
+    group_by: str = typer.Option("video", "--group-by", help="Keep each video (or channel) in one split."),
+    splits: str = typer.Option("80/10/10", "--splits", help="train/validation/test shares of the hours."),
+    seed: int = typer.Option(42, "--seed"),
+    min_duration: float = typer.Option(0.5, "--min-duration"),
+    max_duration: float = typer.Option(30.0, "--max-duration"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be exported; write nothing."),
+) -> None:
+    """Export guillotined, sanitized, video-disjoint splits as Parquet with embedded audio."""
+    from .export.plan import CONFIGS, build_plan
+    from .export.splits import check_leakage, parse_ratios
+
+    if config not in (*CONFIGS, "all"):
+        raise typer.BadParameter(f"--config {config!r}: expected verified, prelabeled or all")
+    try:
+        ratios = parse_ratios(splits)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    plan = build_plan(get_settings(), group_by=group_by, ratios=ratios, seed=seed, min_duration=min_duration,
+                      max_duration=max_duration)
+    configs = CONFIGS if config == "all" else (config,)
+    for c in configs:  # the leakage check fails the export before anything is written
+        check_leakage((e.video_id if group_by == "video" else e.channel, split)
+                      for split, exs in plan.examples[c].items() for e in exs)
+    table = Table("Config", "Split", "Segments", "Hours")
+    for c in configs:
+        hours = plan.hours(c)
+        for split, exs in plan.examples[c].items():
+            table.add_row(c, split, str(len(exs)), f"{hours[split]:.3f}")
+    out.print(table)
+    for c in configs:
+        out.print(f"{c} dropped: " + (", ".join(f"{k} {v}" for k, v in sorted(plan.dropped[c].items())) or "none"))
+    out.print(f"leakage check: no {group_by} in two splits")
+    if dry_run:
+        return
+    from .export.builder import write_parquet
+    from .export.card import write_card
+
+    written = write_parquet(plan, out_dir, configs)
+    write_card(out_dir, plan, written)
+    out.print(f"wrote {out_dir} (load it with datasets.load_dataset({str(out_dir)!r}))")
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for the demo's corpus and factory home."),

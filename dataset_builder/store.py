@@ -204,6 +204,17 @@ class PrelabelAttempt(Base):
     raw_response: Mapped[str | None] = mapped_column(Text)
 
 
+class SplitAssignment(Base):
+    """The split a video (or channel) was first exported into; it never moves as the corpus grows."""
+
+    __tablename__ = "split_assignments"
+    group_by: Mapped[str] = mapped_column(String(20), primary_key=True)
+    seed: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    split: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Engine and sessions
 
