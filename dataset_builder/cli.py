@@ -231,7 +231,9 @@ def export_cmd(
     seed: int = typer.Option(42, "--seed"),
     min_duration: float = typer.Option(0.5, "--min-duration"),
     max_duration: float = typer.Option(30.0, "--max-duration"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be exported; write nothing."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Upload the folder to this dataset repo id."),
+    private: bool = typer.Option(False, "--private", help="Create the Hub repo private."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be written and uploaded; write nothing."),
 ) -> None:
     """Export guillotined, sanitized, video-disjoint splits as Parquet with embedded audio."""
     from .export.plan import CONFIGS, build_plan
@@ -259,6 +261,12 @@ def export_cmd(
         out.print(f"{c} dropped: " + (", ".join(f"{k} {v}" for k, v in sorted(plan.dropped[c].items())) or "none"))
     out.print(f"leakage check: no {group_by} in two splits")
     if dry_run:
+        from .export.hub import planned_files
+
+        target = f"to {push_to_hub}" if push_to_hub else "(no --push-to-hub)"
+        out.print(f"dry run: would write in {out_dir} and upload {target}:")
+        for rel in planned_files(plan, configs):
+            out.print(f"  {rel}")
         return
     from .export.builder import write_parquet
     from .export.card import write_card
@@ -266,6 +274,16 @@ def export_cmd(
     written = write_parquet(plan, out_dir, configs)
     write_card(out_dir, plan, written)
     out.print(f"wrote {out_dir} (load it with datasets.load_dataset({str(out_dir)!r}))")
+    if push_to_hub:
+        from .export.hub import push_folder
+
+        try:
+            url = push_folder(out_dir, push_to_hub, private=private)
+        except Exception as exc:  # network, auth, permissions: one line, never the token
+            err.print(f"[red]error:[/red] upload to {push_to_hub} failed: {type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:200] if str(exc) else ''}", highlight=False)
+            raise typer.Exit(1)
+        out.print(f"pushed to {url}")
 
 
 @app.command()

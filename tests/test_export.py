@@ -113,3 +113,34 @@ def test_card_yaml_parses(exported):
     assert data["language"] == ["vi", "en"] and "automatic-speech-recognition" in data["task_categories"]
     assert {c["config_name"] for c in data["configs"]} == {"verified", "prelabeled"}
     assert [c for c in data["configs"] if c.get("default")][0]["config_name"] == "verified"
+
+
+def test_dry_run_lists_and_push_uploads_the_folder(settings, corpus, tmp_path, monkeypatch):
+    """Everything before the upload is real; the single network call (the Hub) is recorded instead."""
+    from typer.testing import CliRunner
+
+    from dataset_builder.cli import app
+
+    ingest([str(corpus)], settings=settings, progress=False)
+    asyncio.run(run_engine(CaptionsEngine(settings.home), settings, progress=False))
+    out = tmp_path / "repo"
+    runner = CliRunner()
+    dry = runner.invoke(app, ["export", str(out), "--config", "prelabeled", "--dry-run", "--push-to-hub", "me/vecs"])
+    assert dry.exit_code == 0, dry.output
+    assert "README.md" in dry.output and "data/prelabeled/train-00000-of-00001.parquet" in dry.output
+    assert not out.exists()
+
+    calls = []
+    from huggingface_hub import HfApi
+
+    monkeypatch.setenv("HF_TOKEN", "hf_SECRETTOKEN")
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw))
+                        or f"https://huggingface.co/datasets/{repo_id}")
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw)))
+    res = runner.invoke(app, ["export", str(out), "--config", "prelabeled", "--push-to-hub", "me/vecs", "--private"])
+    assert res.exit_code == 0, res.output
+    (_, repo, create_kw), (_, upload_kw) = calls
+    assert repo == "me/vecs" and create_kw["repo_type"] == "dataset" and create_kw["private"] is True
+    assert upload_kw["folder_path"] == str(out) and upload_kw["repo_type"] == "dataset"
+    assert (out / "README.md").exists() and list((out / "data" / "prelabeled").glob("*.parquet"))
+    assert "hf_SECRETTOKEN" not in res.output
