@@ -94,7 +94,12 @@ def normalize_stream(
     name: str | None = None,
     block_samples: int = SAMPLE_RATE * 10,
 ) -> int:
-    """Like :func:`normalize_to_flac`, and stream the same int16 samples to ``on_block`` as they decode.
+    """Decode anything ffmpeg reads to mono 16-bit FLAC at ``sample_rate`` (atomically), and stream the same
+    int16 samples to ``on_block`` as they decode.
+
+    yt-dlp's own post-processor stream-copies AAC and skips inputs already in the target format, so the
+    normalization is ours. Any decode error rejects the file: bit-flipped media decodes "successfully"
+    with gaps, and a training set must not learn from them.
 
     One decode serves both the full-length FLAC and whatever the caller builds from the samples (chunks,
     peak level), and ffmpeg's encoding overlaps with the caller's work on a second core. Returns the

@@ -5,18 +5,26 @@ The client is pointed at a gateway or a local server with ``HttpOptions(base_url
 """
 from __future__ import annotations
 
+import asyncio
+import io
+import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 try:  # google-genai 3.x talks through httpx2; older releases through httpx
     import httpx2 as httpx
 except ImportError:  # pragma: no cover
     import httpx
+import soundfile as sf
 from google import genai
 from google.genai import errors, types
 
-from .keypool import Lease
+from ..audio import load_audio
+from .keypool import KeyPool, Lease
+from .parsing import Segment, parse_response
 from .prompts import RESPONSE_SCHEMA, SYSTEM_PROMPT, user_prompt
+from .runner import ChunkFailed, ChunkJob, Labeled, Run, record_attempt
 
 
 @dataclass
@@ -147,17 +155,8 @@ class GeminiCaller:
 
 # -- the engine: one chunk, as many requests as it takes ---------------------------------------------------
 
-import asyncio  # noqa: E402
-import io  # noqa: E402
-import random  # noqa: E402
-from collections import Counter  # noqa: E402
 
-import soundfile as sf  # noqa: E402
 
-from ..audio import load_audio  # noqa: E402
-from .keypool import KeyPool  # noqa: E402
-from .parsing import Segment, parse_response  # noqa: E402
-from .runner import ChunkFailed, ChunkJob, Labeled, Run, record_attempt  # noqa: E402
 
 MAX_TRANSIENT = 6
 MAX_CONTINUATIONS = 4
