@@ -251,15 +251,20 @@ def export_cmd(
     for c in configs:  # the leakage check fails the export before anything is written
         check_leakage((e.video_id if group_by == "video" else e.channel, split)
                       for split, exs in plan.examples[c].items() for e in exs)
-    table = Table("Config", "Split", "Segments", "Hours")
+    from .export.report import REPORT, build_report
+
+    report = build_report(plan, configs, leakage_ok=True, options={
+        "config": config, "group_by": group_by, "splits": ratios, "seed": seed,
+        "min_duration": min_duration, "max_duration": max_duration})
+    table = Table("Config", "Split", "Segments", "Hours", "Videos", "Channels")
     for c in configs:
-        hours = plan.hours(c)
-        for split, exs in plan.examples[c].items():
-            table.add_row(c, split, str(len(exs)), f"{hours[split]:.3f}")
+        for split, st in report["configs"][c]["splits"].items():
+            table.add_row(c, split, str(st["segments"]), f"{st['hours']:.3f}", str(st["videos"]), str(st["channels"]))
     out.print(table)
     for c in configs:
-        out.print(f"{c} dropped: " + (", ".join(f"{k} {v}" for k, v in sorted(plan.dropped[c].items())) or "none"))
-    out.print(f"leakage check: no {group_by} in two splits")
+        out.print(f"{c}: kept {report['configs'][c]['kept']}, dropped "
+                  + (", ".join(f"{k} {v}" for k, v in report["configs"][c]["dropped"].items()) or "none"))
+    out.print(f"leakage check: passed, no {group_by} in two splits")
     if dry_run:
         from .export.hub import planned_files
 
@@ -270,9 +275,13 @@ def export_cmd(
         return
     from .export.builder import write_parquet
     from .export.card import write_card
+    from .export.report import write_figures, write_report
 
     written = write_parquet(plan, out_dir, configs)
-    write_card(out_dir, plan, written)
+    figures = write_figures(out_dir, plan, "verified" if "verified" in written else next(iter(written), configs[0]))
+    write_report(out_dir, report)
+    write_card(out_dir, plan, written, report, figures)
+    out.print(f"report: {out_dir / REPORT}")
     out.print(f"wrote {out_dir} (load it with datasets.load_dataset({str(out_dir)!r}))")
     if push_to_hub:
         from .export.hub import push_folder

@@ -115,6 +115,30 @@ def test_card_yaml_parses(exported):
     assert [c for c in data["configs"] if c.get("default")][0]["config_name"] == "verified"
 
 
+def test_report_counts_every_segment_and_card_shows_the_data(exported):
+    report = json.loads((exported / "export_report.json").read_text())
+    pre, ver = report["configs"]["prelabeled"], report["configs"]["verified"]
+    loaded = datasets.load_dataset(str(exported), "prelabeled")
+    assert pre["kept"] == sum(len(s) for s in loaded.values())
+    assert {k: s["segments"] for k, s in pre["splits"].items()} == {k: len(s) for k, s in loaded.items()}
+    # every prelabeled-kept segment is either kept or dropped for a reason in "verified"
+    filters = ("empty_transcript", "too_short", "too_long")
+    after_guillotine = pre["kept"] + sum(pre["dropped"].get(k, 0) for k in filters)
+    ver_drops = sum(v for k, v in ver["dropped"].items() if k not in ("overlap_zone", "leading_edge_duplicate"))
+    assert ver["kept"] + ver_drops == after_guillotine
+    assert ver["dropped"]["discarded"] == 1 and ver["dropped"]["quality:music"] == 1
+    assert pre["dropped"]["leading_edge_duplicate"] >= 2 and report["leakage_check"]["passed"]
+    for split, st in pre["splits"].items():
+        hours = sum(loaded[split]["duration"]) / 3600
+        assert abs(st["hours"] - hours) < 1e-3 and st["videos"] == len(set(loaded[split]["video_id"]))
+    card = (exported / "README.md").read_text()
+    for rel in ("images/duration_histogram.png", "images/cmi_histogram.png"):
+        assert (exported / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({rel})" in card
+    row = pre["splits"]["train"]
+    assert f"| prelabeled | train | {row['segments']} | {row['hours']:.3f} |" in card
+    assert "Known limitations" in card and "Leakage check: passed" in card
+
+
 def test_dry_run_lists_and_push_uploads_the_folder(settings, corpus, tmp_path, monkeypatch):
     """Everything before the upload is real; the single network call (the Hub) is recorded instead."""
     from typer.testing import CliRunner

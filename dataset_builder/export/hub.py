@@ -7,14 +7,15 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from .plan import Plan
+from .report import FIGURES, REPORT
 from .splits import SPLITS
 
-UPLOAD_PATTERNS = ["README.md", "data/**", "figures/**"]
+UPLOAD_PATTERNS = ["README.md", "export_report.json", "data/**", "images/**"]
 
 
 def planned_files(plan: Plan, configs: tuple[str, ...]) -> list[str]:
     """What an export of ``plan`` writes (and a push uploads)."""
-    files = ["README.md"]
+    files = ["README.md", REPORT, *FIGURES.values()]
     for config in configs:
         files += [f"data/{config}/{split}-00000-of-00001.parquet" for split in SPLITS if plan.examples[config][split]]
     return files
