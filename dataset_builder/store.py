@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import sqlite3
+import time
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
@@ -28,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from .config import Settings, get_settings
@@ -221,10 +224,20 @@ class SplitAssignment(Base):
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    # Switching to WAL needs an exclusive moment and SQLite answers "locked" at once (no busy handler) when
+    # another process opens a fresh store at the same time (``ingest --jobs 2``): retry, it is persistent.
+    for attempt in range(200):
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 199:
+                raise
+            time.sleep(0.05)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
@@ -250,7 +263,13 @@ def get_engine(settings: Settings | None = None) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    for attempt in range(5):  # two processes creating a fresh store race on CREATE TABLE
+        try:
+            Base.metadata.create_all(engine)
+            break
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 4:
+                raise
     _ENGINES[url] = engine
     return engine
 

@@ -133,3 +133,28 @@ def test_concurrent_ingest_on_postgres(pg_settings, tmp_path):
         assert s.scalar(select(func.count(Chunk.id))) == 8
     status = run_vecs("status", "--json")
     assert '"videos": 4' in status.stdout
+
+
+def _open_fresh_store(home: str, barrier) -> None:
+    import os
+
+    os.environ["VECS_HOME"] = home
+    os.environ.pop("VECS_DB_URL", None)
+    settings = Settings.from_env()
+    barrier.wait(timeout=60)
+    with session_scope(settings) as s:
+        get_or_create_channel(s, f"ch-{os.getpid()}")
+
+
+def test_processes_opening_a_fresh_sqlite_store_at_once(tmp_path):
+    """``ingest --jobs 2`` on a new home: switching to WAL and creating tables must not race ("locked")."""
+    ctx = mp.get_context("fork")
+    for round_ in range(10):
+        home = tmp_path / f"home{round_}"
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_fresh_store, args=(str(home), barrier)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0]
