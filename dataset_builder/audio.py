@@ -162,8 +162,9 @@ def load_audio(
     sample_rate: int = SAMPLE_RATE,
     start: float | None = None,
     end: float | None = None,
+    dtype: str = "float32",
 ) -> np.ndarray:
-    """Mono float32 samples at ``sample_rate``, optionally only [start, end) seconds.
+    """Mono samples at ``sample_rate`` (float32 in [-1, 1], or int16), optionally only [start, end) seconds.
 
     Files already at the rate (our FLACs) are read sample-exactly by libsndfile without decoding the rest;
     anything else is decoded and resampled by ffmpeg.
@@ -180,8 +181,8 @@ def load_audio(
         last = info.frames if end is None else min(info.frames, int(round(end * sample_rate)))
         with sf.SoundFile(str(path)) as fh:
             fh.seek(first)
-            data = fh.read(max(0, last - first), dtype="float32", always_2d=True)
-        return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+            data = fh.read(max(0, last - first), dtype=dtype, always_2d=True)
+        return data.mean(axis=1).astype(dtype) if data.shape[1] > 1 else data[:, 0]
     cmd = ["ffmpeg", "-nostdin", "-v", "error"]
     if start:
         cmd += ["-ss", f"{start:.6f}"]
@@ -192,4 +193,5 @@ def load_audio(
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         raise MediaError(f"{path}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace'))})")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    samples = np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    return samples if dtype == "float32" else (np.clip(samples, -1.0, 32767 / 32768) * 32768).astype(dtype)

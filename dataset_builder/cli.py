@@ -6,6 +6,7 @@ stays instant and a machine without torch can still run the factory.
 from __future__ import annotations
 
 import json
+import time
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -234,6 +235,7 @@ def export_cmd(
     push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Upload the folder to this dataset repo id."),
     private: bool = typer.Option(False, "--private", help="Create the Hub repo private."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be written and uploaded; write nothing."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Export guillotined, sanitized, video-disjoint splits as Parquet with embedded audio."""
     from .export.plan import CONFIGS, build_plan
@@ -245,14 +247,17 @@ def export_cmd(
         ratios = parse_ratios(splits)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    from .export.builder import write_parquet
+    from .export.card import write_card
+    from .export.report import REPORT, build_report, write_report
+
+    started = time.perf_counter()
     plan = build_plan(get_settings(), group_by=group_by, ratios=ratios, seed=seed, min_duration=min_duration,
                       max_duration=max_duration)
     configs = CONFIGS if config == "all" else (config,)
     for c in configs:  # the leakage check fails the export before anything is written
         check_leakage((e.video_id if group_by == "video" else e.channel, split)
                       for split, exs in plan.examples[c].items() for e in exs)
-    from .export.report import REPORT, build_report
-
     report = build_report(plan, configs, leakage_ok=True, options={
         "config": config, "group_by": group_by, "splits": ratios, "seed": seed,
         "min_duration": min_duration, "max_duration": max_duration})
@@ -273,15 +278,15 @@ def export_cmd(
         for rel in planned_files(plan, configs):
             out.print(f"  {rel}")
         return
-    from .export.builder import write_parquet
-    from .export.card import write_card
-    from .export.report import write_figures, write_report
-
-    written = write_parquet(plan, out_dir, configs)
-    figures = write_figures(out_dir, plan, "verified" if "verified" in written else next(iter(written), configs[0]))
+    written, figures = write_parquet(plan, out_dir, configs, progress=progress, figures=True)
+    elapsed = time.perf_counter() - started
+    hours = sum(sum(report["configs"][c]["hours"].values()) for c in configs)
+    report["timing"] = {"seconds": round(elapsed, 3), "audio_hours": round(hours, 4),
+                        "hours_per_minute": round(hours / (elapsed / 60), 1) if elapsed else None}
     write_report(out_dir, report)
     write_card(out_dir, plan, written, report, figures)
-    out.print(f"report: {out_dir / REPORT}")
+    out.print(f"exported {hours:.2f} h of audio in {elapsed:.1f} s ({report['timing']['hours_per_minute']} h/min); "
+              f"report: {out_dir / REPORT}")
     out.print(f"wrote {out_dir} (load it with datasets.load_dataset({str(out_dir)!r}))")
     if push_to_hub:
         from .export.hub import push_folder

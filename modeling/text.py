@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _SPACES = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
@@ -70,6 +71,7 @@ _VI_LETTERS = set("đăâêôơư")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 
 
+@lru_cache(maxsize=1 << 16)  # a corpus repeats its words: decide each spelling once
 def word_language(word: str) -> str:
     """``vi`` or ``en`` for one word: Vietnamese letters or tones, or a valid Vietnamese syllable, mean vi.
 

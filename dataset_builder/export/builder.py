@@ -7,22 +7,40 @@ and its splits written as Parquet with the audio bytes embedded; the README's YA
 from __future__ import annotations
 
 import io
+import multiprocessing as mp
 import os
-import shutil
-import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
 import soundfile as sf
+from tqdm.auto import tqdm
 
-from ..audio import load_audio
+from ..atomic import TMP_MARK
+from ..audio import MediaError
 from ..config import SAMPLE_RATE
-from .plan import CONFIGS, Plan
+from .plan import CONFIGS, Example, Plan
+from .report import write_figures
 from .splits import SPLITS
+
+class _FlacAudio(datasets.Audio):
+    """``datasets.Audio`` whose examples arrive already encoded as FLAC bytes: stored as they are.
+
+    The stock encoder imports torch and torchcodec for every example it sees (seconds per process) even
+    when it only passes bytes through; the schema written is the plain ``Audio`` one, so readers decode as usual.
+    """
+
+    def encode_example(self, value):
+        if isinstance(value, dict) and value.get("bytes") is not None:
+            return {"bytes": value["bytes"], "path": value.get("path")}
+        return super().encode_example(value)
+
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),
-    "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
+    "audio": _FlacAudio(sampling_rate=SAMPLE_RATE),
     "transcript": datasets.Value("string"),
     "translation": datasets.Value("string"),
     "video_id": datasets.Value("string"),
@@ -39,8 +57,34 @@ FEATURES = datasets.Features({
 })
 
 
+def generate_rows(examples: list[Example]) -> Iterator[tuple[str, dict]]:
+    """``(id, row)`` with the segment's FLAC bytes, cut from the video's full-length audio by absolute time
+    (no 305 s file edge); each video file is opened once, not once per segment."""
+    handles: dict[Path, sf.SoundFile] = {}
+    try:
+        for ex in examples:
+            fh = handles.get(ex.audio_path)
+            if fh is None:
+                fh = handles[ex.audio_path] = sf.SoundFile(str(ex.audio_path))
+            if fh.samplerate != SAMPLE_RATE:
+                raise MediaError(f"{ex.audio_path}: {fh.samplerate} Hz, expected the ingested {SAMPLE_RATE} Hz")
+            first = int(round(ex.start * SAMPLE_RATE))
+            fh.seek(first)
+            samples = fh.read(max(0, int(round(ex.end * SAMPLE_RATE)) - first), dtype="int16")
+            buf = io.BytesIO()
+            sf.write(buf, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16", compression_level=0.0)
+            yield ex.id, {**ex.row(), "audio": {"bytes": buf.getvalue(), "path": f"{ex.id}.flac"}}
+    finally:
+        for fh in handles.values():
+            fh.close()
+
+
 class VecsDataset(datasets.GeneratorBasedBuilder):
-    """Vietnamese–English code-switched speech: ``verified`` (human-verified) and ``prelabeled`` configs."""
+    """Vietnamese–English code-switched speech: ``verified`` (human-verified) and ``prelabeled`` configs.
+
+    ``download_and_prepare()`` / ``as_dataset()`` give the Arrow dataset; :func:`write_parquet` publishes the
+    same rows (same generator, same features) as Hub-ready Parquet shards, in parallel.
+    """
 
     BUILDER_CONFIGS = [
         datasets.BuilderConfig(name="verified", description="Segments verified by annotators in Argilla."),
@@ -63,47 +107,110 @@ class VecsDataset(datasets.GeneratorBasedBuilder):
                 if self.plan.examples[self.config.name][split]]
 
     def _generate_examples(self, split: str):
-        # Each segment is cut from the video's full-length audio by absolute time: no 305 s file edge.
-        for ex in self.plan.examples[self.config.name][split]:
-            samples = load_audio(ex.audio_path, start=ex.start, end=ex.end)
-            buf = io.BytesIO()
-            sf.write(buf, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-            yield ex.id, {**ex.row(), "audio": {"bytes": buf.getvalue(), "path": f"{ex.id}.flac"}}
+        yield from generate_rows(self.plan.examples[self.config.name][split])
 
 
-def write_parquet(plan: Plan, out_dir: Path, configs: tuple[str, ...] = CONFIGS) -> dict[str, dict[str, str]]:
-    """Prepare each config and write ``data/<config>/<split>-00000-of-00001.parquet``; returns the paths.
+def shard_name(split: str, index: int, total: int) -> str:
+    return f"{split}-{index:05d}-of-{total:05d}.parquet"
 
-    Shards are written under temporary names and renamed into place, and shards of an earlier export that
-    this one no longer has are removed, so the folder is never half old, half new.
+
+def _slices(examples: list[Example], parts: int) -> list[tuple[int, int]]:
+    """Contiguous slices of about equal audio duration (the cost of a shard is its audio)."""
+    total = sum(e.duration for e in examples) or 1.0
+    bounds, acc = [0], 0.0
+    for i, e in enumerate(examples):
+        acc += e.duration
+        if len(bounds) < parts and acc >= total * len(bounds) / parts:
+            bounds.append(i + 1)
+    if bounds[-1] != len(examples):
+        bounds.append(len(examples))
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+_PLAN: Plan | None = None  # set before the worker pool forks; each worker reads its slice from it
+
+
+def _write_shard(task: tuple[str, str, int, int, str]) -> tuple[str, int]:
+    config, split, a, b, path = task
+    examples = _PLAN.examples[config][split][a:b]
+    schema = FEATURES.arrow_schema
+    # FLAC bytes do not compress further: spend no CPU on them; the text columns get zstd.
+    compression = {name: "zstd" for name in schema.names if name != "audio"} | {"audio.bytes": "none",
+                                                                                 "audio.path": "zstd"}
+    with pq.ParquetWriter(path, schema, compression=compression, use_dictionary=False) as writer:
+        batch: list[dict] = []
+        for _, row in generate_rows(examples):
+            batch.append(FEATURES.encode_example(row))
+            if len(batch) == ROWS_PER_GROUP:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return path, b - a
+
+
+ROWS_PER_GROUP = 100  # ~1 MB of audio per row group: readers stream, writers hold one group
+
+
+def _draw_figures(task: tuple[str, str]) -> dict[str, str]:
+    out_dir, config = task
+    return write_figures(Path(out_dir), _PLAN, config)
+
+
+def write_parquet(plan: Plan, out_dir: Path, configs: tuple[str, ...] = CONFIGS, num_proc: int | None = None,
+                  progress: bool = True, figures: bool = False):
+    """Write ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` with ``num_proc`` workers (one per CPU by
+    default); returns each split's path pattern for the card's ``configs`` (and, with ``figures``, the card's
+    histograms, drawn by the same workers while they are free).
+
+    Rows stream from :func:`generate_rows` into row groups, so memory does not grow with the corpus. Shards
+    are written under temporary names and renamed into place once all are done, and shards of an earlier
+    export that this one no longer has are removed: the folder is never half old, half new.
     """
+    global _PLAN
     out_dir = Path(out_dir)
-    written: dict[str, dict[str, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="vecs-export-") as cache:
-        for config in configs:
-            if not any(plan.examples[config].values()):
+    num_proc = max(1, num_proc or min(4, os.cpu_count() or 1))
+    tasks, final, written = [], {}, {}
+    for config in configs:
+        for split in SPLITS:
+            exs = plan.examples[config][split]
+            if not exs:
                 continue
-            builder = VecsDataset(config_name=config, cache_dir=cache, plan=plan)
-            builder.download_and_prepare(download_mode="force_redownload")
-            target = out_dir / "data" / config
-            target.mkdir(parents=True, exist_ok=True)
-            written[config] = {}
-            for split in SPLITS:
-                if not plan.examples[config][split]:
-                    continue
-                ds = builder.as_dataset(split=split)
-                rel = f"data/{config}/{split}-00000-of-00001.parquet"
-                fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target)
-                os.close(fd)
-                try:
-                    ds.to_parquet(tmp)
-                    os.replace(tmp, out_dir / rel)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
-                written[config][split] = rel
-            for stale in target.glob("*.parquet"):
-                if stale.relative_to(out_dir).as_posix() not in written[config].values():
-                    stale.unlink()
-            shutil.rmtree(Path(cache) / "vecs_dataset", ignore_errors=True)
-    return written
+            written.setdefault(config, {})[split] = f"data/{config}/{split}-*.parquet"
+            slices = _slices(exs, num_proc)
+            for i, (a, b) in enumerate(slices):
+                target = out_dir / "data" / config / shard_name(split, i, len(slices))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f"{TMP_MARK}{os.getpid()}-{target.name}")
+                tasks.append((config, split, a, b, str(tmp)))
+                final[str(tmp)] = target
+    tasks.sort(key=lambda t: -sum(e.duration for e in plan.examples[t[0]][t[1]][t[2]:t[3]]))
+    _PLAN = plan
+    try:
+        figure_config = ("verified" if "verified" in written else next(iter(written), None)) if figures else None
+        drawn: dict[str, str] = {}
+        with tqdm(total=sum(t[3] - t[2] for t in tasks), unit="seg", desc="export", disable=not progress) as bar:
+            if num_proc == 1:
+                for task in tasks:
+                    bar.update(_write_shard(task)[1])
+                if figure_config:
+                    drawn = _draw_figures((str(out_dir), figure_config))
+            else:
+                with mp.get_context("fork").Pool(num_proc) as pool:
+                    pending = pool.apply_async(_draw_figures, ((str(out_dir), figure_config),)) if figure_config else None
+                    for _, n in pool.imap_unordered(_write_shard, tasks):
+                        bar.update(n)
+                    drawn = pending.get() if pending else {}
+        for tmp, target in final.items():
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp in final:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        _PLAN = None
+    for config in written:
+        for stale in (out_dir / "data" / config).glob("*.parquet"):
+            if stale not in final.values():
+                stale.unlink()
+    return (written, drawn) if figures else written

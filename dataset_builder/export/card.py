@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import datasets
 import yaml
 
 from ..atomic import write_text_atomic
@@ -32,7 +33,7 @@ def _size_category(n: int) -> str:
 def _features_yaml() -> list[dict]:
     out = []
     for name, feat in FEATURES.items():
-        if feat.__class__.__name__ == "Audio":
+        if isinstance(feat, datasets.Audio):
             out.append({"name": name, "dtype": {"audio": {"sampling_rate": feat.sampling_rate}}})
         else:
             out.append({"name": name, "dtype": feat.dtype})

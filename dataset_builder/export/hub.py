@@ -17,7 +17,7 @@ def planned_files(plan: Plan, configs: tuple[str, ...]) -> list[str]:
     """What an export of ``plan`` writes (and a push uploads)."""
     files = ["README.md", REPORT, *FIGURES.values()]
     for config in configs:
-        files += [f"data/{config}/{split}-00000-of-00001.parquet" for split in SPLITS if plan.examples[config][split]]
+        files += [f"data/{config}/{split}-*.parquet" for split in SPLITS if plan.examples[config][split]]
     return files
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import select
@@ -42,13 +43,17 @@ class Example:
     def duration(self) -> float:
         return round(self.end - self.start, 3)
 
+    @cached_property
+    def _mix(self) -> tuple[float, float]:
+        return round(cmi(self.transcript), 2), round(en_ratio(self.transcript), 3)
+
     def row(self) -> dict:
         return {
             "id": self.id, "transcript": self.transcript, "translation": self.translation,
             "video_id": self.video_id, "channel": self.channel, "start": round(self.start, 3),
             "end": round(self.end, 3), "duration": self.duration, "source_url": self.source_url,
             "prelabel_transcript": self.prelabel_transcript, "prelabel_translation": self.prelabel_translation,
-            "verified": self.verified, "cmi": round(cmi(self.transcript), 2), "en_ratio": round(en_ratio(self.transcript), 3),
+            "verified": self.verified, "cmi": self._mix[0], "en_ratio": self._mix[1],
         }
 
 
