@@ -6,6 +6,7 @@ ffmpeg and libsndfile do the work.
 """
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import tempfile
@@ -195,3 +196,24 @@ def load_audio(
         raise MediaError(f"{path}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace'))})")
     samples = np.frombuffer(proc.stdout, dtype=np.float32).copy()
     return samples if dtype == "float32" else (np.clip(samples, -1.0, 32767 / 32768) * 32768).astype(dtype)
+
+
+def decode_audio_bytes(data: bytes, *, sample_rate: int = SAMPLE_RATE, name: str = "audio") -> np.ndarray:
+    """Mono float32 samples at ``sample_rate`` from an encoded file's bytes (a dataset row's ``audio``).
+
+    libsndfile reads FLAC/WAV/Ogg in memory; other containers or rates go through ffmpeg on a pipe.
+    """
+    if not data:
+        raise MediaError(f"{name}: empty audio")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as fh:
+            if fh.samplerate == sample_rate:
+                samples = fh.read(dtype="float32", always_2d=True)
+                return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+    except Exception:
+        pass
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", "pipe:0", "-map", "0:a:0", "-ac", "1",
+                           "-ar", str(sample_rate), "-f", "f32le", "-"], input=data, capture_output=True)
+    if proc.returncode != 0 or not proc.stdout:
+        raise MediaError(f"{name}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace')) or 'no audio'})")
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy()

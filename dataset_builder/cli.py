@@ -23,7 +23,7 @@ app = typer.Typer(
     help="VECS — a factory for Vietnamese–English code-switched speech data and models.",
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 out = Console(width=None if sys.stdout.isatty() else 140)
 
 
@@ -314,6 +314,56 @@ def demo(
 
 
 from annotation.cli import argilla_app  # noqa: E402 - typer, rich only; the rest loads per command
+
+train_app = typer.Typer(help="Train models on a VECS dataset (push-to-hub scripts in scripts/).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("whisper", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                                "help_option_names": []})
+def train_whisper(ctx: typer.Context) -> None:
+    """Fine-tune Whisper (the arguments of scripts/train_whisper.py; --help lists them)."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_whisper.py"
+    main_fn = runpy.run_path(str(script))["main"]
+    raise typer.Exit(main_fn(list(ctx.args)))
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: str = typer.Option(..., "--model", help="Model repo id or local folder."),
+    dataset: str = typer.Option(..., "--dataset", help="Dataset repo id or local export folder."),
+    config: str = typer.Option("verified", "--config"),
+    split: str = typer.Option("test", "--split"),
+    task: str = typer.Option("asr", "--task", help="asr (transcripts) or st (translation)."),
+    out_dir: Path = typer.Option(Path("eval_out"), "--out", help="Where metrics.json and the plots go."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N samples only."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Score a model: WER/CER, English- and Vietnamese-word error rates, loops, latency; plots."""
+    from modeling.data import DataError
+    from modeling.whisper.model import ModelError
+
+    if task != "asr":
+        err.print(f"[red]error:[/red] --task {task!r}: only asr is available for Whisper models", highlight=False)
+        raise typer.Exit(2)
+    from modeling.evaluate import evaluate_asr
+
+    try:
+        m = evaluate_asr(model, dataset, config=config, split=split, out_dir=out_dir, batch_size=batch_size,
+                         limit=limit, progress=progress)
+    except (DataError, ModelError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    table = Table("Metric", "Value")
+    for k in ("samples", "wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate", "latency_mean_ms",
+              "latency_p95_ms", "rtf"):
+        table.add_row(k, str(m.get(k)))
+    out.print(table)
+    out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, length_scatter.png")
 
 app.add_typer(argilla_app, name="argilla")
 

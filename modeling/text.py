@@ -21,6 +21,15 @@ def clean_text(text: str | None) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+_PUNCT = re.compile(r"[^\w\s']|_|(?<!\w)'|'(?!\w)")
+
+
+def normalize_for_scoring(text: str | None) -> str:
+    """What error rates compare: the cleaned text, lower-cased, punctuation removed (apostrophes inside
+    words kept: "don't"). Vietnamese is written syllable by syllable, so its words here are syllables."""
+    return _SPACES.sub(" ", _PUNCT.sub(" ", clean_text(text).lower())).strip()
+
+
 def loop_key(text: str) -> str:
     """A form of ``text`` for spotting repeats: case and punctuation do not make a new sentence."""
     text = clean_text(text).lower()

@@ -21,10 +21,15 @@ def planned_files(plan: Plan, configs: tuple[str, ...]) -> list[str]:
     return files
 
 
-def push_folder(out_dir: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Create the dataset repo if needed and upload the folder in one commit; returns the repo URL."""
+def push_folder(out_dir: Path, repo_id: str, *, private: bool = False, token: str | None = None,
+                repo_type: str = "dataset", allow_patterns: list[str] | None = UPLOAD_PATTERNS,
+                message: str = "Update VECS export") -> str:
+    """Create the repo if needed and upload the folder in one commit; returns the repo URL.
+
+    Datasets from ``vecs export`` and models from the trainers go through here (token: HF_TOKEN or a login).
+    """
     api = HfApi(token=token or os.environ.get("HF_TOKEN"))
-    url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(out_dir), repo_id=repo_id, repo_type="dataset",
-                      allow_patterns=UPLOAD_PATTERNS, commit_message="Update VECS export")
+    url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(out_dir), repo_id=repo_id, repo_type=repo_type,
+                      allow_patterns=allow_patterns, commit_message=message)
     return str(url)

@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Fine-tune Whisper on a VECS dataset and push it to the Hub (also: ``vecs train whisper``).
+
+    python scripts/train_whisper.py --dataset vecs/vecs-cs --output_dir whisper-small-vecs \\
+        --model_name_or_path openai/whisper-small --learning_rate 1e-5 --per_device_train_batch_size 16 \\
+        --mixed_precision bf16 --gradient_checkpointing --ctc_weight 0.3 --push_to_hub --hub_model_id me/whisper-vecs
+
+    accelerate launch --config_file scripts/accelerate/ddp.yaml scripts/train_whisper.py ...   # several GPUs
+
+Offline (no Hub): ``--model_name_or_path scratch`` builds a small Whisper and its tokenizer from the training text.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv=None) -> int:
+    from transformers import HfArgumentParser
+
+    from modeling.data import DataError
+    from modeling.whisper.model import ModelError
+    from modeling.whisper.train import WhisperTrainingArguments, train
+
+    (args,) = HfArgumentParser(WhisperTrainingArguments).parse_args_into_dataclasses(args=argv)
+    try:
+        summary = train(args)
+    except (DataError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"best validation CER {summary['best_eval_cer']} at step {summary['best_step']}; "
+          f"model in {Path(args.output_dir) / 'best'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

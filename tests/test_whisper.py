@@ -1,0 +1,142 @@
+"""Whisper offline: the tokenizer's layout, labels, the loop guard, training a few steps (with CTC), resuming,
+the card, ``vecs evaluate`` and the errors a user sees for bad input."""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+
+import pytest
+import torch
+
+from conftest import run_vecs
+from dataset_builder.ingest import ingest
+from dataset_builder.prelabel.captions import CaptionsEngine
+from dataset_builder.prelabel.runner import run_engine
+from dataset_builder.synth import synthesize_corpus
+from modeling.data import Sample
+from modeling.whisper.collate import IGNORE, WhisperCollator
+from modeling.whisper.decode import LoopGuard
+from modeling.whisper.model import build_offline
+from modeling.whisper.tokenizer import check_layout, train_whisper_tokenizer
+from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+TEXTS = ["mình có một meeting rất quan trọng với team", "deadline là thứ sáu nha mọi người",
+         "cái feature này cần review lại", "let's schedule a call tomorrow"] * 20
+
+TINY = ["--model_name_or_path", "scratch", "--scratch_d_model", "64", "--scratch_encoder_layers", "2",
+        "--scratch_decoder_layers", "1", "--scratch_vocab_size", "400", "--input_seconds", "8",
+        "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--max_eval_samples", "4",
+        "--max_train_samples", "40", "--logging_steps", "1", "--warmup_steps", "2", "--progress", "false"]
+
+
+def test_tokenizer_follows_whispers_layout():
+    tok = train_whisper_tokenizer(TEXTS, vocab_size=300)
+    sot = tok.convert_tokens_to_ids("<|startoftranscript|>")
+    assert tok.convert_tokens_to_ids("<|vi|>") == sot + 1 + list(LANGUAGES).index("vi")
+    assert tok.convert_tokens_to_ids("<|0.00|>") == tok.convert_tokens_to_ids("<|notimestamps|>") + 1
+    ids = tok(" mình có một meeting", add_special_tokens=False).input_ids
+    assert tok.decode(ids).strip() == "mình có một meeting"
+    tok.add_special_tokens({"additional_special_tokens": ["<|extra|>"]})  # breaks the layout
+    with pytest.raises(ValueError, match="timestamp"):
+        check_layout(tok)
+
+
+def test_labels_pick_the_language_and_never_translate():
+    _, processor = build_offline(TEXTS, input_seconds=4, vocab_size=300, d_model=32, encoder_layers=1,
+                                 decoder_layers=1)
+    tok = processor.tokenizer
+    col = WhisperCollator(processor, timestamp_fraction=0.0)
+    vi = Sample("a", b"", "mình có một meeting rất quan trọng", "", 2.0)
+    en = Sample("b", b"", "let's schedule a call tomorrow", "", 2.0)
+    batch = col([(vi, torch.zeros(32000).numpy()), (en, torch.zeros(16000).numpy())])
+    dec = batch["decoder_input_ids"]
+    assert tok.convert_ids_to_tokens(dec[0, :4].tolist()) == ["<|startoftranscript|>", "<|vi|>", "<|transcribe|>",
+                                                              "<|notimestamps|>"]
+    assert tok.convert_ids_to_tokens(dec[1, 1].item()) == "<|en|>"
+    assert tok.convert_tokens_to_ids("<|translate|>") not in dec.tolist()[0] + dec.tolist()[1]
+    labels = batch["labels"]
+    assert labels[0, 0].item() == tok.convert_tokens_to_ids("<|vi|>")  # labels are the inputs shifted by one
+    assert (labels[1] == IGNORE).sum() > 0 and labels[0, -1].item() == tok.eos_token_id
+    assert batch["input_features"].shape[-1] == 400 and batch["frame_lengths"].tolist() == [200, 100]
+    ts = WhisperCollator(processor, timestamp_fraction=1.0)(
+        [(vi, torch.zeros(32000).numpy())])["decoder_input_ids"][0].tolist()
+    assert tok.convert_ids_to_tokens(ts[3]) == "<|0.00|>" and "<|2.00|>" in tok.convert_ids_to_tokens(ts)
+
+
+def test_loop_guard_blocks_only_the_continuation_of_a_run():
+    guard = LoopGuard(prefix_length=2, max_ngram=4, max_repeats=3)
+    looping = torch.tensor([[1, 2, 7, 8, 9, 7, 8, 9, 7, 8, 9]])  # "7 8 9" three times in a row
+    scores = guard(looping, torch.zeros(1, 20))
+    assert scores[0, 7].item() == -math.inf and torch.isfinite(scores[0, [8, 9, 10]]).all()
+    spread = torch.tensor([[1, 2, 7, 8, 9, 4, 7, 8, 9, 5, 7, 8, 9]])  # repeated, but not in a row
+    assert torch.isfinite(guard(spread, torch.zeros(1, 20))).all()
+    assert torch.isfinite(guard(torch.tensor([[1, 2, 7, 8, 9, 7, 8, 9]]), torch.zeros(1, 20))).all()
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    """A small synthetic export with train / validation / test splits."""
+    from dataset_builder.config import Settings
+
+    root = tmp_path_factory.mktemp("whisper-data")
+    corpus = root / "corpus"
+    synthesize_corpus(corpus, videos=4, minutes=0.6, seed=11, channels=2, jobs=2, progress=False)
+    settings = Settings(home=root / "home", db_url=f"sqlite:///{root / 'home' / 'factory.db'}")
+    ingest([str(corpus)], settings=settings, progress=False)
+    asyncio.run(run_engine(CaptionsEngine(settings.home), settings, progress=False))
+    proc = run_vecs("export", str(root / "export"), "--config", "prelabeled", "--splits", "50/25/25",
+                    "--no-progress", env={"VECS_HOME": str(settings.home)})
+    assert proc.returncode == 0, proc.stderr
+    return root / "export"
+
+
+def test_train_resume_card_and_evaluate(export_dir, tmp_path):
+    out = tmp_path / "run"
+    common = ["train", "whisper", "--dataset", str(export_dir), "--dataset_config", "prelabeled",
+              "--output_dir", str(out), "--ctc_weight", "0.3", "--eval_steps", "3", "--save_steps", "3", *TINY]
+    first = run_vecs(*common, "--max_steps", "3")
+    assert first.returncode == 0, first.stderr[-3000:]
+    state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
+    losses = [h for h in state["history"] if "loss" in h]
+    assert len(losses) == 3 and all("ctc" in h for h in losses)  # the CTC head is trained
+    second = run_vecs(*common, "--max_steps", "5")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed from checkpoint-3 (step 3)" in second.stdout + second.stderr
+    results = json.loads((out / "train_results.json").read_text())
+    assert results["steps"] == 5 and [h["step"] for h in results["history"] if "loss" in h] == [1, 2, 3, 4, 5]
+
+    from huggingface_hub import ModelCard
+    from transformers import WhisperForConditionalGeneration
+
+    best = out / "best"
+    WhisperForConditionalGeneration.from_pretrained(best)  # a plain Whisper checkpoint, no CTC head inside
+    card = ModelCard.load(best / "README.md")
+    index = card.data.to_dict()["model-index"][0]["results"][0]
+    assert {m["type"] for m in index["metrics"]} >= {"cer", "wer", "loop_rate"}
+    cer = [m["value"] for m in index["metrics"] if m["type"] == "cer"][0]
+    assert cer == json.loads((best / "eval_results.json").read_text())["cer"]
+    assert "`ctc_weight` | `0.3`" in card.text and (out / "loss_curve.png").exists()
+
+    ev = run_vecs("evaluate", "--model", str(best), "--dataset", str(export_dir), "--config", "prelabeled",
+                  "--split", "test", "--out", str(tmp_path / "eval"), "--limit", "3", "--no-progress")
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert m["samples"] == 3 and {"wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate", "rtf",
+                                  "latency_p95_ms"} <= set(m)
+    preds = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 3 and all(p["language"] in ("vi", "en") for p in preds)
+    assert (tmp_path / "eval" / "length_scatter.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_input_fails_before_training_with_one_line(export_dir, tmp_path):
+    out = tmp_path / "bad"
+    missing = run_vecs("train", "whisper", "--dataset", str(tmp_path / "nope"), "--output_dir", str(out), *TINY)
+    assert missing.returncode == 2 and "cannot be loaded" in missing.stderr and "Traceback" not in missing.stderr
+    empty = run_vecs("train", "whisper", "--dataset", str(export_dir), "--dataset_config", "verified",
+                     "--output_dir", str(out), *TINY)
+    assert empty.returncode == 2 and "verified" in empty.stderr and "Traceback" not in empty.stderr
+    model = run_vecs("evaluate", "--model", str(tmp_path / "no-model"), "--dataset", str(export_dir),
+                     "--config", "prelabeled", "--out", str(tmp_path / "e"))
+    assert model.returncode == 2 and "cannot be loaded" in model.stderr and "Traceback" not in model.stderr
+    assert not (out / "checkpoint-1").exists()
