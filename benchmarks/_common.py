@@ -32,3 +32,28 @@ def synthetic_corpus(videos: int, minutes: float, seed: int, jobs: int = 2, chan
     if not (out / "videos.json").exists():
         synthesize_corpus(out, videos=videos, minutes=minutes, seed=seed, channels=channels, jobs=jobs)
     return out
+
+
+def vecs(home: Path, *args: str):
+    """Run a ``vecs`` command against the state store in ``home``; exit with its stderr if it fails."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VECS_HOME": str(home)}
+    env.pop("VECS_DB_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "dataset_builder.cli", *args], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"vecs {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def prepared_home(corpus: Path, home: Path, videos: list[str]) -> None:
+    """A state store holding ``videos`` of the corpus, ingested and pre-labeled with the captions engine."""
+    src = home.parent / f"{home.name}-sources"
+    for name in videos:  # the media file and its caption sidecar, in its channel's folder
+        for f in (corpus / name).parent.glob(Path(name).stem + ".*"):
+            (src / f.parent.name).mkdir(parents=True, exist_ok=True)
+            if not (src / f.parent.name / f.name).exists():
+                os.symlink(f, src / f.parent.name / f.name)
+    vecs(home, "ingest", str(src), "--no-progress", "--jobs", "2")
+    vecs(home, "prelabel", "--engine", "captions", "--no-progress")

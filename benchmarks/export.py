@@ -21,27 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import synthetic_corpus, write_result  # noqa: E402
-
-
-def vecs(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VECS_HOME": str(home)}
-    env.pop("VECS_DB_URL", None)
-    proc = subprocess.run([sys.executable, "-m", "dataset_builder.cli", *args], env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"vecs {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
-    return proc
-
-
-def prepared_home(corpus: Path, home: Path, videos: list[str]) -> None:
-    """A state store holding ``videos`` of the corpus, ingested and pre-labeled."""
-    src = home.parent / f"{home.name}-sources"
-    for name in videos:  # the media file and its caption sidecar, in its channel's folder
-        for f in (corpus / name).parent.glob(Path(name).stem + ".*"):
-            (src / f.parent.name).mkdir(parents=True, exist_ok=True)
-            os.symlink(f, src / f.parent.name / f.name)
-    vecs(home, "ingest", str(src), "--no-progress", "--jobs", "2")
-    vecs(home, "prelabel", "--engine", "captions", "--no-progress")
+from benchmarks._common import prepared_home, synthetic_corpus, write_result  # noqa: E402
 
 
 _MEASURED = (

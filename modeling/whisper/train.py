@@ -49,6 +49,8 @@ class WhisperTrainingArguments:
     logging_steps: int = 10
     max_eval_samples: int = 200
     max_train_samples: Optional[int] = None
+    max_train_minutes: Optional[float] = field(default=None, metadata={
+        "help": "Stop (evaluate, save, push) once this much wall time has passed in this run."})
     mixed_precision: str = field(default="no", metadata={"help": "no, bf16 or fp16."})
     gradient_checkpointing: bool = False
     spec_augment: bool = False
@@ -147,16 +149,18 @@ def train(args: WhisperTrainingArguments) -> dict:
     lengths = [s.duration for s in train_data.samples]
     skipped_batches = 0
     t_start = time.perf_counter()
-    samples_seen = 0
+    samples_seen, train_seconds = 0, 0.0  # training work only: evaluation and checkpoints excluded
     bar = tqdm(total=total, initial=state["step"], desc="train whisper", disable=not (args.progress and
                                                                                          accelerator.is_main_process))
     running: list[float] = []
+    deadline = t_start + 60 * args.max_train_minutes if args.max_train_minutes else None
     while state["step"] < total:
         batches = list(length_grouped_batches(lengths, args.per_device_train_batch_size * accelerator.num_processes,
                                               seed=args.seed + state["epoch"]))
         for b_index in range(state["batch_in_epoch"], len(batches)):
             if state["step"] >= total:
                 break
+            t_batch = time.perf_counter()
             idx = batches[b_index][accelerator.process_index::accelerator.num_processes]
             pairs = []
             for i in idx:
@@ -180,12 +184,16 @@ def train(args: WhisperTrainingArguments) -> dict:
                 scheduler.step()
                 optimizer.zero_grad()
             samples_seen += len(pairs)
-            running.append(float(loss))
+            running.append(float(loss))  # waits for the device, so the time below is the step's real time
+            train_seconds += time.perf_counter() - t_batch
             if not accelerator.sync_gradients:
                 continue
             state["step"] += 1
             bar.update(1)
             step = state["step"]
+            if deadline and step < total and _all_agree(accelerator, time.perf_counter() > deadline):
+                accelerator.print(f"time budget of {args.max_train_minutes} min reached at step {step}")
+                total = step  # this step becomes the last: logged, evaluated, saved
             if step % args.logging_steps == 0 or step == total:
                 entry = {"step": step, "loss": round(sum(running) / len(running), 4), "ce": round(float(ce), 4),
                          "lr": scheduler.get_last_lr()[0]}
@@ -215,7 +223,7 @@ def train(args: WhisperTrainingArguments) -> dict:
                "train_samples": len(train_data.samples), "train_hours": round(train_data.hours, 4),
                "skipped": dict(train_data.skipped), "eval_skipped": dict(eval_data.skipped),
                "train_seconds_this_run": round(elapsed, 1),
-               "samples_per_second_this_run": round(samples_seen / elapsed, 3) if elapsed else None,
+               "train_samples_per_second": round(samples_seen / train_seconds, 3) if train_seconds else None,
                "args": asdict(args)}
     if accelerator.is_main_process:
         (out / "train_results.json").write_text(json.dumps({**summary, "history": state["history"]}, indent=2))
@@ -229,6 +237,12 @@ def train(args: WhisperTrainingArguments) -> dict:
             summary["hub_url"] = push_model(out / "best", args.hub_model_id or Path(args.output_dir).name,
                                             private=args.hub_private)
     return summary
+
+
+def _all_agree(accelerator, flag: bool) -> bool:
+    """True when any process says so: every rank stops at the same step (or DDP would hang)."""
+    t = torch.tensor([int(flag)], device=accelerator.device)
+    return bool(accelerator.reduce(t, reduction="sum").item()) if accelerator.num_processes > 1 else flag
 
 
 def evaluate_during_training(model, processor, data, batch_size: int) -> dict:
