@@ -61,11 +61,13 @@ def load_split(dataset: str, config: str, split: str, *, need: Sequence[str] = (
     where = f"{dataset} [{config}/{split}]"
     try:
         if Path(dataset).exists():
-            ds = datasets.load_dataset(str(dataset), config, split=split)
+            ds = datasets.load_dataset("parquet", data_files={split: local_files(Path(dataset), config, split)},
+                                       split=split)
         else:
             ds = datasets.load_dataset(dataset, config, split=split)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        raise DataError(f"{where}: cannot be loaded: {str(exc).splitlines()[0][:200]}") from None
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise DataError(f"{where}: cannot be loaded: {str(msg).splitlines()[0][:200]}") from None
     except Exception as exc:  # the Hub unreachable, no such repo or config
         raise DataError(f"{where}: cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
     missing = [c for c in ("audio", *need) if c not in ds.column_names]
@@ -102,6 +104,32 @@ def load_split(dataset: str, config: str, split: str, *, need: Sequence[str] = (
         reasons = ", ".join(f"{k} {v}" for k, v in out.skipped.items())
         raise DataError(f"{where}: no usable samples ({reasons})")
     return out
+
+
+def local_files(folder: Path, config: str, split: str) -> list[str]:
+    """The Parquet files of ``config``/``split`` in a local export folder, from its card's YAML ``configs``.
+
+    Loaded by file rather than as a folder: ``datasets`` caches a local folder under its base name and the
+    card's patterns, so two exports in folders of the same name — or a re-export into the same folder —
+    would silently return the first one's rows; the ``parquet`` builder keys its cache by path and mtime.
+    """
+    import yaml
+
+    card = folder / "README.md"
+    if not card.exists():
+        raise FileNotFoundError(f"{folder}: no README.md with YAML configs (is it a `vecs export` folder?)")
+    text = card.read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("---")[1]) if text.startswith("---") else {}
+    configs = {c["config_name"]: c for c in (meta or {}).get("configs", [])}
+    if config not in configs:
+        raise KeyError(f"no config {config!r} (has {', '.join(configs) or 'none'})")
+    patterns = [d["path"] for d in configs[config]["data_files"] if d["split"] == split]
+    if not patterns:
+        raise KeyError(f"config {config!r} has no split {split!r}")
+    files = sorted(str(p) for pattern in patterns for p in folder.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no files match {patterns}")
+    return files
 
 
 def _duration(data: bytes | None, name: str) -> float:
