@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--encoder-layers", type=int, default=4)
     ap.add_argument("--decoder-layers", type=int, default=2)
     ap.add_argument("--eval-steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=1000,
+                    help="schedule length (linear decay to 0); ~1.35 s per step here, so about the time budget")
     args = ap.parse_args()
 
     import torch
@@ -61,7 +63,7 @@ def main() -> None:
         output_dir=str(run), dataset=str(data), dataset_config="prelabeled", model_name_or_path="scratch",
         scratch_d_model=args.d_model, scratch_encoder_layers=args.encoder_layers,
         scratch_decoder_layers=args.decoder_layers, input_seconds=args.input_seconds, ctc_weight=args.ctc_weight,
-        per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=100, max_steps=100_000,
+        per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=100, max_steps=args.steps,
         max_train_minutes=args.minutes, eval_steps=args.eval_steps, save_steps=args.eval_steps, logging_steps=25,
         max_eval_samples=60, timestamp_fraction=0.2, progress=True))
     test = evaluate_asr(str(run / "best"), str(data), config="prelabeled", split="test", out_dir=run / "eval_test",

@@ -320,52 +320,87 @@ train_app = typer.Typer(help="Train models on a VECS dataset (push-to-hub script
 app.add_typer(train_app, name="train")
 
 
-@train_app.command("whisper", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                                "help_option_names": []})
-def train_whisper(ctx: typer.Context) -> None:
-    """Fine-tune Whisper (the arguments of scripts/train_whisper.py; --help lists them)."""
+def _run_training_script(name: str, ctx: typer.Context) -> None:
     import runpy
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_whisper.py"
-    main_fn = runpy.run_path(str(script))["main"]
-    raise typer.Exit(main_fn(list(ctx.args)))
+    script = Path(__file__).resolve().parents[1] / "scripts" / f"train_{name}.py"
+    raise typer.Exit(runpy.run_path(str(script))["main"](list(ctx.args)))
+
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@train_app.command("whisper", context_settings=_PASS_THROUGH)
+def train_whisper(ctx: typer.Context) -> None:
+    """Fine-tune Whisper (the arguments of scripts/train_whisper.py; --help lists them)."""
+    _run_training_script("whisper", ctx)
+
+
+@train_app.command("e2e", context_settings=_PASS_THROUGH)
+def train_e2e(ctx: typer.Context) -> None:
+    """Train the E2E speech-translation model (scripts/train_e2e.py; --help lists the arguments)."""
+    _run_training_script("e2e", ctx)
+
+
+@train_app.command("mt", context_settings=_PASS_THROUGH)
+def train_mt(ctx: typer.Context) -> None:
+    """Fine-tune the cascade's MT model (scripts/train_mt.py; --help lists the arguments)."""
+    _run_training_script("mt", ctx)
 
 
 @app.command("evaluate")
 def evaluate_cmd(
-    model: str = typer.Option(..., "--model", help="Model repo id or local folder."),
     dataset: str = typer.Option(..., "--dataset", help="Dataset repo id or local export folder."),
+    model: Optional[str] = typer.Option(None, "--model", help="Whisper or E2E model: repo id or local folder."),
+    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="st: the cascade's Whisper."),
+    mt_model: Optional[str] = typer.Option(None, "--mt-model", help="st: the cascade's MT model."),
     config: str = typer.Option("verified", "--config"),
     split: str = typer.Option("test", "--split"),
-    task: str = typer.Option("asr", "--task", help="asr (transcripts) or st (translation)."),
+    task: str = typer.Option("asr", "--task", help="asr (transcripts) or st (Vietnamese translation)."),
     out_dir: Path = typer.Option(Path("eval_out"), "--out", help="Where metrics.json and the plots go."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N samples only."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Score a model: WER/CER, English- and Vietnamese-word error rates, loops, latency; plots."""
+    """Score models: WER/CER, English- and Vietnamese-word error rates, loops, latency (asr); BLEU/chrF of
+    E2E and the cascade side by side (st); metrics.json and plots."""
     from modeling.data import DataError
-    from modeling.whisper.model import ModelError
+    from modeling.loading import ModelError
 
-    if task != "asr":
-        err.print(f"[red]error:[/red] --task {task!r}: only asr is available for Whisper models", highlight=False)
+    if task not in ("asr", "st"):
+        err.print(f"[red]error:[/red] --task {task!r}: expected asr or st", highlight=False)
         raise typer.Exit(2)
-    from modeling.evaluate import evaluate_asr
+    from modeling.evaluate import evaluate_asr, evaluate_st
 
     try:
-        m = evaluate_asr(model, dataset, config=config, split=split, out_dir=out_dir, batch_size=batch_size,
-                         limit=limit, progress=progress)
-    except (DataError, ModelError) as exc:
+        if task == "asr":
+            if not model:
+                raise ValueError("--task asr needs --model")
+            m = evaluate_asr(model, dataset, config=config, split=split, out_dir=out_dir, batch_size=batch_size,
+                             limit=limit, progress=progress)
+        else:
+            m = evaluate_st(dataset, e2e=model, asr_model=asr_model, mt_model=mt_model, config=config, split=split,
+                            out_dir=out_dir, batch_size=batch_size, limit=limit, progress=progress)
+    except (DataError, ModelError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)
-    table = Table("Metric", "Value")
-    for k in ("samples", "wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate", "latency_mean_ms",
-              "latency_p95_ms", "rtf"):
-        table.add_row(k, str(m.get(k)))
+    if task == "asr":
+        table = Table("Metric", "Value")
+        for k in ("samples", "wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate", "latency_mean_ms",
+                  "latency_p95_ms", "rtf"):
+            table.add_row(k, str(m.get(k)))
+        out.print(table)
+        out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, length_scatter.png")
+        return
+    table = Table("System", "BLEU", "chrF", "latency mean ms", "p95 ms", "RTF", "samples")
+    for name, r in m["systems"].items():
+        table.add_row(name, f"{r['bleu']:.2f}", f"{r['chrf']:.2f}", str(r["latency_mean_ms"]),
+                      str(r["latency_p95_ms"]), str(r["rtf"]), str(r["samples"]))
     out.print(table)
-    out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, length_scatter.png")
-
-app.add_typer(argilla_app, name="argilla")
+    first = next(iter(m["systems"].values()))
+    out.print(f"BLEU signature: {first['bleu_signature']}")
+    out.print(f"chrF signature: {first['chrf_signature']}")
+    out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, st_scores.png")
 
 
 def main() -> None:  # console-script entry point

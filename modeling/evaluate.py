@@ -10,19 +10,28 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import write_text_atomic
 
 from .data import load_split
-from .metrics import Latency, asr_scores, is_loop
+from .metrics import Latency, asr_scores, is_loop, translation_scores
 from .text import normalize_for_scoring
 
 
 def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: str = "test", out_dir: Path,
                  batch_size: int = 8, limit: int | None = None, progress: bool = True) -> dict:
+    from .e2e.model import is_e2e
     from .plots import length_scatter
-    from .whisper.decode import WhisperTranscriber
-    from .whisper.model import load
 
-    whisper, processor = load(model)  # fails with one line before any audio is read
+    if is_e2e(model):  # the E2E model's <2transcribe> output
+        from .e2e.decode import E2ETranslator
+        from .e2e.model import load as load_e2e
+
+        runner = E2ETranslator(*load_e2e(model))
+        transcribe = lambda arrays: runner.run(arrays, "asr")  # noqa: E731
+    else:
+        from .whisper.decode import WhisperTranscriber
+        from .whisper.model import load
+
+        runner = WhisperTranscriber(*load(model))  # fails with one line before any audio is read
+        transcribe = runner.transcribe
     data = load_split(dataset, config, split, limit=limit)
-    transcriber = WhisperTranscriber(whisper, processor)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     refs, hyps, rows = [], [], []
@@ -37,7 +46,7 @@ def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: s
                 data.skipped["undecodable_audio"] += 1
         if not arrays:
             continue
-        outs = transcriber.transcribe([a for _, a in arrays])
+        outs = transcribe([a for _, a in arrays])
         for (s, _), o in zip(arrays, outs):
             refs.append(s.transcript)
             hyps.append(o.text)
@@ -47,11 +56,60 @@ def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: s
                          "loop": is_loop(o.text, s.transcript), "seconds": round(o.seconds, 4)})
     metrics = {"model": model, "dataset": dataset, "config": config, "split": split, "task": "asr",
                **asr_scores(refs, hyps), **latency.summary(), "skipped": dict(data.skipped),
-               "device": str(transcriber.device)}
+               "device": str(runner.device)}
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     write_text_atomic(out_dir / "predictions.jsonl",
                       "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     length_scatter([len(normalize_for_scoring(r).split()) for r in refs],
                    [len(normalize_for_scoring(h).split()) for h in hyps], out_dir / "length_scatter.png",
                    title=f"{Path(model).name}: prediction vs reference length ({split})")
+    return metrics
+
+
+def evaluate_st(dataset: str, *, e2e: str | None = None, asr_model: str | None = None, mt_model: str | None = None,
+                config: str = "verified", split: str = "test", out_dir: Path, batch_size: int = 8,
+                limit: int | None = None, progress: bool = True) -> dict:
+    """E2E and the cascade (both modes) on the same clips: BLEU/chrF with signatures, latency per clip."""
+    from .plots import bars
+
+    systems: dict[str, object] = {}
+    if e2e:
+        from .e2e.decode import E2ETranslator
+        from .e2e.model import load as load_e2e
+
+        systems["e2e"] = E2ETranslator(*load_e2e(e2e))
+    if asr_model and mt_model:
+        from .cascade import Cascade
+        from .mt.model import Translator, load as load_mt
+        from .whisper.decode import WhisperTranscriber
+        from .whisper.model import load as load_whisper
+
+        transcriber, translator = WhisperTranscriber(*load_whisper(asr_model)), Translator(*load_mt(mt_model))
+        systems["cascade (sentence)"] = Cascade(transcriber, translator, "sentence")
+        systems["cascade (English spans)"] = Cascade(transcriber, translator, "spans")
+    if not systems:
+        raise ValueError("--task st needs --model (an E2E model) and/or --asr-model with --mt-model (the cascade)")
+    data = load_split(dataset, config, split, need=("transcript", "translation"), limit=limit)
+    refs = [s.translation for s in data.samples]
+    outputs: dict[str, list[str]] = {name: [] for name in systems}
+    latency = {name: Latency([], []) for name in systems}
+    for i in tqdm(range(0, len(data.samples), batch_size), desc=f"evaluate st {split}", disable=not progress):
+        arrays = [s.samples() for s in data.samples[i:i + batch_size]]
+        for name, system in systems.items():
+            outs = system.run(arrays, "st") if name == "e2e" else system.run(arrays)
+            outputs[name] += [o.text if name == "e2e" else o.translation for o in outs]
+            latency[name].seconds += [o.seconds for o in outs]
+            latency[name].audio_seconds += [o.audio_seconds for o in outs]
+    table = {name: {**translation_scores(refs, hyps), **latency[name].summary(), "samples": len(hyps)}
+             for name, hyps in outputs.items()}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {"task": "st", "dataset": dataset, "config": config, "split": split, "e2e": e2e,
+               "asr_model": asr_model, "mt_model": mt_model, "systems": table, "skipped": dict(data.skipped)}
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(out_dir / "predictions.jsonl", "".join(
+        json.dumps({"id": s.id, "reference": s.translation, **{n: outputs[n][k] for n in outputs}},
+                   ensure_ascii=False) + "\n" for k, s in enumerate(data.samples)))
+    bars({n: {"BLEU": r["bleu"], "chrF": r["chrf"]} for n, r in table.items()}, out_dir / "st_scores.png",
+         title=f"Speech translation ({split})")
     return metrics

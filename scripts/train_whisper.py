@@ -16,21 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> int:
-    from transformers import HfArgumentParser
-
-    from modeling.data import DataError
-    from modeling.whisper.model import ModelError
     from modeling.whisper.train import WhisperTrainingArguments, train
+    from modeling.trainer import script_main
 
-    (args,) = HfArgumentParser(WhisperTrainingArguments).parse_args_into_dataclasses(args=argv)
-    try:
-        summary = train(args)
-    except (DataError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"best validation CER {summary['best_eval_cer']} at step {summary['best_step']}; "
-          f"model in {Path(args.output_dir) / 'best'}")
-    return 0
+    return script_main(WhisperTrainingArguments, train, argv)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dataset_builder.config import Settings
-from dataset_builder.store import dispose_engines
+# No test may reach the Hub: models and datasets come from configs and local folders (children inherit this).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from dataset_builder.config import Settings  # noqa: E402
+from dataset_builder.store import dispose_engines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -209,3 +213,27 @@ def argilla_server(tmp_path_factory):
         yield server
     finally:
         launcher.stop(home)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A small exported dataset (4 synthetic videos, train / validation / test) for the model tests.
+
+
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory) -> Path:
+    import asyncio
+
+    from dataset_builder.ingest import ingest
+    from dataset_builder.prelabel.captions import CaptionsEngine
+    from dataset_builder.prelabel.runner import run_engine
+    from dataset_builder.synth import synthesize_corpus
+
+    root = tmp_path_factory.mktemp("small-export")
+    synthesize_corpus(root / "corpus", videos=4, minutes=0.6, seed=11, channels=2, jobs=2, progress=False)
+    settings = Settings(home=root / "home", db_url=f"sqlite:///{root / 'home' / 'factory.db'}")
+    ingest([str(root / "corpus")], settings=settings, progress=False)
+    asyncio.run(run_engine(CaptionsEngine(settings.home), settings, progress=False))
+    proc = run_vecs("export", str(root / "export"), "--config", "prelabeled", "--splits", "50/25/25",
+                    "--no-progress", env={"VECS_HOME": str(settings.home)})
+    assert proc.returncode == 0, proc.stderr
+    return root / "export"

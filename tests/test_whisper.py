@@ -2,7 +2,6 @@
 the card, ``vecs evaluate`` and the errors a user sees for bad input."""
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 
@@ -10,10 +9,6 @@ import pytest
 import torch
 
 from conftest import run_vecs
-from dataset_builder.ingest import ingest
-from dataset_builder.prelabel.captions import CaptionsEngine
-from dataset_builder.prelabel.runner import run_engine
-from dataset_builder.synth import synthesize_corpus
 from modeling.data import Sample
 from modeling.whisper.collate import IGNORE, WhisperCollator
 from modeling.whisper.decode import LoopGuard
@@ -74,26 +69,9 @@ def test_loop_guard_blocks_only_the_continuation_of_a_run():
     assert torch.isfinite(guard(torch.tensor([[1, 2, 7, 8, 9, 7, 8, 9]]), torch.zeros(1, 20))).all()
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    """A small synthetic export with train / validation / test splits."""
-    from dataset_builder.config import Settings
-
-    root = tmp_path_factory.mktemp("whisper-data")
-    corpus = root / "corpus"
-    synthesize_corpus(corpus, videos=4, minutes=0.6, seed=11, channels=2, jobs=2, progress=False)
-    settings = Settings(home=root / "home", db_url=f"sqlite:///{root / 'home' / 'factory.db'}")
-    ingest([str(corpus)], settings=settings, progress=False)
-    asyncio.run(run_engine(CaptionsEngine(settings.home), settings, progress=False))
-    proc = run_vecs("export", str(root / "export"), "--config", "prelabeled", "--splits", "50/25/25",
-                    "--no-progress", env={"VECS_HOME": str(settings.home)})
-    assert proc.returncode == 0, proc.stderr
-    return root / "export"
-
-
-def test_train_resume_card_and_evaluate(export_dir, tmp_path):
+def test_train_resume_card_and_evaluate(small_export, tmp_path):
     out = tmp_path / "run"
-    common = ["train", "whisper", "--dataset", str(export_dir), "--dataset_config", "prelabeled",
+    common = ["train", "whisper", "--dataset", str(small_export), "--dataset_config", "prelabeled",
               "--output_dir", str(out), "--ctc_weight", "0.3", "--eval_steps", "3", "--save_steps", "3", *TINY]
     first = run_vecs(*common, "--max_steps", "3")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -118,7 +96,7 @@ def test_train_resume_card_and_evaluate(export_dir, tmp_path):
     assert cer == json.loads((best / "eval_results.json").read_text())["cer"]
     assert "`ctc_weight` | `0.3`" in card.text and (out / "loss_curve.png").exists()
 
-    ev = run_vecs("evaluate", "--model", str(best), "--dataset", str(export_dir), "--config", "prelabeled",
+    ev = run_vecs("evaluate", "--model", str(best), "--dataset", str(small_export), "--config", "prelabeled",
                   "--split", "test", "--out", str(tmp_path / "eval"), "--limit", "3", "--no-progress")
     assert ev.returncode == 0, ev.stderr[-3000:]
     m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -129,14 +107,14 @@ def test_train_resume_card_and_evaluate(export_dir, tmp_path):
     assert (tmp_path / "eval" / "length_scatter.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_bad_input_fails_before_training_with_one_line(export_dir, tmp_path):
+def test_bad_input_fails_before_training_with_one_line(small_export, tmp_path):
     out = tmp_path / "bad"
     missing = run_vecs("train", "whisper", "--dataset", str(tmp_path / "nope"), "--output_dir", str(out), *TINY)
     assert missing.returncode == 2 and "cannot be loaded" in missing.stderr and "Traceback" not in missing.stderr
-    empty = run_vecs("train", "whisper", "--dataset", str(export_dir), "--dataset_config", "verified",
+    empty = run_vecs("train", "whisper", "--dataset", str(small_export), "--dataset_config", "verified",
                      "--output_dir", str(out), *TINY)
     assert empty.returncode == 2 and "verified" in empty.stderr and "Traceback" not in empty.stderr
-    model = run_vecs("evaluate", "--model", str(tmp_path / "no-model"), "--dataset", str(export_dir),
+    model = run_vecs("evaluate", "--model", str(tmp_path / "no-model"), "--dataset", str(small_export),
                      "--config", "prelabeled", "--out", str(tmp_path / "e"))
     assert model.returncode == 2 and "cannot be loaded" in model.stderr and "Traceback" not in model.stderr
     assert not (out / "checkpoint-1").exists()

@@ -113,6 +113,8 @@ def render(plan: Plan, written: dict[str, dict[str, str]], report: dict, figures
               'ds = load_dataset("PATH_OR_REPO")                 # verified', 
               'pre = load_dataset("PATH_OR_REPO", "prelabeled")',
               'ex = ds["train"][0]', 'samples = ex["audio"].get_all_samples()   # 16 kHz', "```", "",
+              "From a local copy that was exported again in place, pass `download_mode=\"force_redownload\"`: "
+              "`datasets` caches a local folder under its name and does not notice rewritten shards.", "",
               "## Known limitations", "",
               "- `prelabeled` transcripts and translations are machine output and contain errors; train on "
               "`verified` or treat `prelabeled` as weak labels.",

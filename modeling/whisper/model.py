@@ -20,13 +20,10 @@ from transformers import (
 )
 from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
+from ..loading import ModelError, load_or_fail
 from .tokenizer import train_whisper_tokenizer
 
 HOP_SECONDS = 0.01  # one log-mel frame per 10 ms; the encoder halves the frames into positions
-
-
-class ModelError(ValueError):
-    """A model that cannot be loaded or used, in one line."""
 
 
 def tiny_config(vocab_size: int, *, d_model: int = 256, encoder_layers: int = 4, decoder_layers: int = 2,
@@ -68,15 +65,8 @@ def build_offline(texts, *, input_seconds: float = 30.0, vocab_size: int = 1200,
 
 def load(name_or_path: str, *, input_seconds: float | None = None) -> tuple:
     """``(model, processor)`` from the Hub or a folder; a clear error if it cannot be loaded."""
-    looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
-    if looks_local and not Path(name_or_path).expanduser().is_dir():
-        raise ModelError(f"model {name_or_path!r} cannot be loaded: no such folder")
-    try:
-        processor = WhisperProcessor.from_pretrained(name_or_path)
-        model = WhisperForConditionalGeneration.from_pretrained(name_or_path)
-    except Exception as exc:
-        raise ModelError(f"model {name_or_path!r} cannot be loaded: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+    model, processor = load_or_fail(name_or_path, lambda n: (WhisperForConditionalGeneration.from_pretrained(n),
+                                                             WhisperProcessor.from_pretrained(n)))
     if input_seconds is not None:
         set_input_seconds(model, processor, input_seconds)
     return model, processor
@@ -138,9 +128,9 @@ class WhisperWithCTC(nn.Module):
         out = self.whisper(input_features=input_features, decoder_input_ids=decoder_input_ids, labels=labels)
         ce = out.loss
         if self.ctc is None or ctc_targets is None:
-            return ce, ce.detach(), None
+            return ce, {"ce": ce.detach()}
         ctc = self.ctc.loss(out.encoder_last_hidden_state, frame_lengths, ctc_targets)
-        return (1 - self.ctc_weight) * ce + self.ctc_weight * ctc, ce.detach(), ctc.detach()
+        return (1 - self.ctc_weight) * ce + self.ctc_weight * ctc, {"ce": ce.detach(), "ctc": ctc.detach()}
 
     def save_head(self, folder: Path) -> None:
         if self.ctc is not None:

@@ -1,0 +1,41 @@
+"""E2E inference: the same clip transcribed (``<2transcribe>``) or translated (``<2translate>``), generation
+bounded by the clip's duration and guarded against loops like Whisper's."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from transformers import LogitsProcessorList
+
+from dataset_builder.config import SAMPLE_RATE
+
+from ..whisper.decode import LoopGuard, Transcription
+from .model import prompt_ids
+
+
+class E2ETranslator:
+    def __init__(self, model, feature_extractor, tokenizer, *, tokens_per_second: float | None = None,
+                 device: str | None = None) -> None:
+        self.model, self.fe, self.tok = model.eval(), feature_extractor, tokenizer
+        self.device = device or next(model.parameters()).device
+        self.model.to(self.device)
+        self.tokens_per_second = tokens_per_second or getattr(model.generation_config, "vecs_tokens_per_second",
+                                                              None) or 12.0
+
+    @torch.no_grad()
+    def run(self, arrays: list[np.ndarray], task: str = "st") -> list[Transcription]:
+        t0 = time.perf_counter()
+        durations = [len(a) / SAMPLE_RATE for a in arrays]
+        inputs = self.fe(arrays, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True,
+                         return_tensors="pt")
+        prompt = torch.tensor([prompt_ids(self.tok, task)] * len(arrays), device=self.device)
+        cap = self.model.config.decoder.max_position_embeddings - 4
+        ids = self.model.generate(
+            inputs.input_values.to(self.device), attention_mask=inputs.attention_mask.to(self.device),
+            decoder_input_ids=prompt, max_new_tokens=int(min(cap, math.ceil(max(durations) * self.tokens_per_second) + 8)),
+            num_beams=1, do_sample=False, logits_processor=LogitsProcessorList([LoopGuard(prefix_length=3)]))
+        texts = self.tok.batch_decode(ids[:, prompt.shape[1]:], skip_special_tokens=True)
+        each = (time.perf_counter() - t0) / len(arrays)
+        return [Transcription(t.strip(), "vi", each, d) for t, d in zip(texts, durations)]

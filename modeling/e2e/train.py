@@ -1,0 +1,134 @@
+"""Train the E2E speech-translation model on a VECS dataset: the E2E task for the shared loop.
+
+Best checkpoint by validation CER of the ``<2transcribe>`` output plus (100 − chrF)/100 of the ``<2translate>``
+output — both tasks matter; the card carries ASR WER/CER and ST BLEU/chrF.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import SplitData
+from ..metrics import asr_scores, translation_scores
+from ..trainer import TrainingArguments, TrainingTask, run_training
+from .collate import E2ECollator
+from .decode import E2ETranslator
+from .model import E2EOptions, MultitaskE2E, build_offline, build_pretrained, load
+
+
+@dataclass
+class E2ETrainingArguments(TrainingArguments):
+    encoder_name_or_path: str = field(default="facebook/wav2vec2-xls-r-300m", metadata={
+        "help": "Any wav2vec2 / HuBERT / w2v-BERT checkpoint; `scratch` builds a tiny pair offline."})
+    decoder_name_or_path: str = "facebook/mbart-large-50"
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Resume from a saved E2E model."})
+    adapter_layers: int = 3
+    adapter_stride: int = 2
+    adapter_kernel_size: int = 3
+    layerdrop: float = 0.05
+    mask_time_prob: float = 0.05
+    freeze_feature_encoder: bool = True
+    freeze_encoder_steps: int = field(default=0, metadata={"help": "Train only adapter + decoder for N steps."})
+    asr_weight: float = field(default=0.5, metadata={"help": "Loss weight of <2transcribe>; ST gets the rest."})
+    max_seconds: float = 20.0
+    scratch_vocab_size: int = 1000
+    learning_rate: float = 3e-4
+
+
+class E2ETask(TrainingTask):
+    name = "e2e"
+    metric = "score"  # CER + (100 - chrF) / 100, lower is better
+    need = ("transcript", "translation")
+
+    def max_seconds(self) -> float:
+        return self.args.max_seconds
+
+    def setup(self, train_data: SplitData, out: Path) -> torch.nn.Module:
+        a = self.args
+        base = out / "base"
+        o = E2EOptions(a.adapter_layers, a.adapter_stride, a.adapter_kernel_size, a.layerdrop, a.mask_time_prob)
+        if (base / "config.json").exists():
+            model, fe, tok = load(str(base))
+        elif a.model_name_or_path:
+            model, fe, tok = load(a.model_name_or_path)
+        elif a.encoder_name_or_path == "scratch":
+            texts = [t for s in train_data.samples for t in (s.transcript, s.translation) if t]
+            model, fe, tok = build_offline(texts, vocab_size=a.scratch_vocab_size, options=o)
+        else:
+            model, fe, tok = build_pretrained(a.encoder_name_or_path, a.decoder_name_or_path, o)
+        if not (base / "config.json").exists():
+            model.save_pretrained(base)
+            fe.save_pretrained(base)
+            tok.save_pretrained(base)
+        if a.freeze_feature_encoder:
+            model.encoder.freeze_feature_encoder()
+        if a.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+            model.config.decoder.use_cache = False
+        self.fe, self.tok = fe, tok
+        self.collator = E2ECollator(fe, tok)
+        rates = [len(self.collator.text_ids(t)) / max(s.duration, 0.5) for s in train_data.samples
+                 for t in (s.transcript, s.translation) if t]
+        model.generation_config.vecs_tokens_per_second = round(float(np.percentile(rates, 99)) * 1.25 + 1.0, 2)
+        self.net = MultitaskE2E(model, a.asr_weight)
+        self._frozen = a.freeze_encoder_steps > 0
+        if self._frozen:
+            self._set_encoder_trainable(False)
+        return self.net
+
+    def _set_encoder_trainable(self, on: bool) -> None:
+        enc = self.net.model.encoder
+        for name, p in enc.named_parameters():
+            if "adapter" in name or (self.args.freeze_feature_encoder and name.startswith("feature_extractor")):
+                continue
+            p.requires_grad_(on)
+
+    def collate(self, pairs: list) -> dict:
+        return self.collator(pairs)
+
+    def parameters(self, net: MultitaskE2E) -> list:
+        # the encoder may be frozen for its first steps: the optimizer knows its parameters from the start
+        return [p for n, p in net.named_parameters()
+                if not (self.args.freeze_feature_encoder and "encoder.feature_extractor" in n)]
+
+    def on_step(self, step: int) -> None:
+        if self._frozen and step >= self.args.freeze_encoder_steps:
+            self._set_encoder_trainable(True)
+            self._frozen = False
+
+    def evaluate(self, net: MultitaskE2E, data: SplitData) -> dict:
+        return evaluate_e2e(net.model, self.fe, self.tok, data, self.args.per_device_eval_batch_size)
+
+    def save(self, net: MultitaskE2E, folder: Path) -> None:
+        net.model.save_pretrained(folder)
+        self.fe.save_pretrained(folder)
+        self.tok.save_pretrained(folder)
+
+    def card(self, folder: Path, summary: dict, history: list[dict]) -> None:
+        from ..cards import render_e2e_card
+
+        render_e2e_card(folder, args=self.args, summary=summary)
+
+
+def evaluate_e2e(model, fe, tok, data: SplitData, batch_size: int) -> dict:
+    was_training = model.training
+    runner = E2ETranslator(model, fe, tok)
+    refs, hyps, trefs, thyps = [], [], [], []
+    for i in range(0, len(data.samples), batch_size):
+        chunk = data.samples[i:i + batch_size]
+        arrays = [s.samples() for s in chunk]
+        refs += [s.transcript for s in chunk]
+        hyps += [o.text for o in runner.run(arrays, "asr")]
+        trefs += [s.translation for s in chunk]
+        thyps += [o.text for o in runner.run(arrays, "st")]
+    model.train(was_training)
+    asr = asr_scores(refs, hyps)
+    st = translation_scores(trefs, thyps)
+    return {**asr, **st, "score": round(asr["cer"] + (100 - st["chrf"]) / 100, 4)}
+
+
+def train(args: E2ETrainingArguments) -> dict:
+    return run_training(E2ETask(args))

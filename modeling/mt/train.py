@@ -1,0 +1,93 @@
+"""Fine-tune the cascade's MT model on the dataset's transcript → translation pairs (no audio read)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import SplitData
+from ..metrics import translation_scores
+from ..trainer import TrainingArguments, TrainingTask, run_training
+from .model import MTBatcher, Translator, build_offline, load
+
+IGNORE = -100
+
+
+@dataclass
+class MTTrainingArguments(TrainingArguments):
+    model_name_or_path: str = field(default="facebook/mbart-large-50-many-to-many-mmt", metadata={
+        "help": "mBART-50 many-to-many or NLLB by name; `scratch` builds a tiny mBART offline."})
+    learning_rate: float = 5e-5
+    scratch_vocab_size: int = 1000
+    scratch_d_model: int = 96
+
+
+class MTModule(nn.Module):
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, decoder_input_ids, labels):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+                         labels=labels)
+        return out.loss, {"ce": out.loss.detach()}
+
+
+class MTTask(TrainingTask):
+    name = "mt"
+    metric = "chrf_error"  # 100 - chrF, lower is better
+    need = ("transcript", "translation")
+
+    def inputs(self, sample):
+        return None  # text only: the audio is never decoded
+
+    def setup(self, train_data: SplitData, out: Path) -> torch.nn.Module:
+        a = self.args
+        base = out / "base"
+        if (base / "config.json").exists():
+            model, tok = load(str(base))
+        elif a.model_name_or_path == "scratch":
+            texts = [t for s in train_data.samples for t in (s.transcript, s.translation) if t]
+            model, tok = build_offline(texts, vocab_size=a.scratch_vocab_size, d_model=a.scratch_d_model)
+        else:
+            model, tok = load(a.model_name_or_path)
+        if not (base / "config.json").exists():
+            model.save_pretrained(base)
+            tok.save_pretrained(base)
+        if a.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        self.tok, self.batcher = tok, MTBatcher(tok)
+        return MTModule(model)
+
+    def collate(self, pairs: list) -> dict:
+        batch = self.batcher.sources([s.transcript for s, _ in pairs])
+        rows = [self.batcher.prompt() + self.batcher.ids(s.translation) + [self.tok.eos_token_id] for s, _ in pairs]
+        width = max(len(r) for r in rows) - 1
+        dec = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        for i, r in enumerate(rows):
+            dec[i, : len(r) - 1] = torch.tensor(r[:-1])
+            labels[i, : len(r) - 1] = torch.tensor(r[1:])
+            labels[i, 0] = IGNORE  # the target-language code is the prompt
+        return {**batch, "decoder_input_ids": dec, "labels": labels}
+
+    def evaluate(self, net: MTModule, data: SplitData) -> dict:
+        was_training = net.model.training
+        tr = Translator(net.model, self.tok)
+        hyps = []
+        size = self.args.per_device_eval_batch_size
+        for i in range(0, len(data.samples), size):
+            hyps += tr.translate([s.transcript for s in data.samples[i:i + size]])
+        net.model.train(was_training)
+        scores = translation_scores([s.translation for s in data.samples], hyps)
+        return {**scores, "chrf_error": round(100 - scores["chrf"], 3)}
+
+    def save(self, net: MTModule, folder: Path) -> None:
+        net.model.save_pretrained(folder)
+        self.tok.save_pretrained(folder)
+
+
+def train(args: MTTrainingArguments) -> dict:
+    return run_training(MTTask(args))
