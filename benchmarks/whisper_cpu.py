@@ -44,7 +44,9 @@ def main() -> None:
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--encoder-layers", type=int, default=4)
     ap.add_argument("--decoder-layers", type=int, default=2)
-    ap.add_argument("--eval-steps", type=int, default=150)
+    ap.add_argument("--eval-steps", type=int, default=300)
+    ap.add_argument("--spec-augment", action="store_true")
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--steps", type=int, default=1000,
                     help="schedule length (linear decay to 0); ~1.35 s per step here, so about the time budget")
     args = ap.parse_args()
@@ -65,7 +67,8 @@ def main() -> None:
         scratch_decoder_layers=args.decoder_layers, input_seconds=args.input_seconds, ctc_weight=args.ctc_weight,
         per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=100, max_steps=args.steps,
         max_train_minutes=args.minutes, eval_steps=args.eval_steps, save_steps=args.eval_steps, logging_steps=25,
-        max_eval_samples=60, timestamp_fraction=0.2, progress=True))
+        max_eval_samples=60, timestamp_fraction=0.2, spec_augment=args.spec_augment, mask_time_prob=0.05,
+        mask_feature_prob=0.05 if args.spec_augment else 0.0, dropout=args.dropout, progress=True))
     test = evaluate_asr(str(run / "best"), str(data), config="prelabeled", split="test", out_dir=run / "eval_test",
                         progress=False)
     history = [h for h in summary.get("history", [])] or json.loads((run / "train_results.json").read_text())["history"]
@@ -74,7 +77,8 @@ def main() -> None:
                    "train_segments_used": summary["train_samples"], "skipped": summary["skipped"]},
         "model": {"d_model": args.d_model, "encoder_layers": args.encoder_layers,
                   "decoder_layers": args.decoder_layers, "input_seconds": args.input_seconds,
-                  "ctc_weight": args.ctc_weight, "batch": args.batch, "lr": args.lr},
+                  "ctc_weight": args.ctc_weight, "batch": args.batch, "lr": args.lr,
+                  "spec_augment": args.spec_augment, "dropout": args.dropout},
         "train_minutes": round(summary["train_seconds_this_run"] / 60, 2), "steps": summary["steps"],
         "best_validation_cer": summary["best_eval_cer"], "best_step": summary["best_step"],
         "test": {k: test[k] for k in ("samples", "wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate",

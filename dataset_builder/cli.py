@@ -315,6 +315,8 @@ def demo(
 
 from annotation.cli import argilla_app  # noqa: E402 - typer, rich only; the rest loads per command
 
+app.add_typer(argilla_app, name="argilla")
+
 train_app = typer.Typer(help="Train models on a VECS dataset (push-to-hub scripts in scripts/).",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")

@@ -688,8 +688,12 @@ class FakeGemini:
         return table.get(model, table.get("*"))
 
     def _admit(self, key: str, model: str, now: float) -> tuple[str, dict] | None:
-        """Count the request against the quotas, or return (kind, 429 body) without counting it."""
+        """Count the request against the quotas, or return (kind, 429 body) without counting it.
+
+        Requests are admitted in lock order, so the time is read again under the lock: a request that arrived
+        first but got the lock second must not enter the window before the one already in it."""
         with self._lock:
+            now = max(now, time.monotonic())
             daily = self._limit(self.daily_limit, model)
             day_idx = int((now - self._t0) // self.day)
             if daily is not None and self._daily.get((key, model, day_idx), 0) >= int(daily):

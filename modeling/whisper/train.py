@@ -24,6 +24,7 @@ class WhisperTrainingArguments(TrainingArguments):
     model_name_or_path: str = field(default="openai/whisper-small", metadata={
         "help": "Checkpoint to fine-tune; `scratch` builds a small Whisper and a tokenizer from the training text."})
     spec_augment: bool = False
+    dropout: float = field(default=0.0, metadata={"help": "Dropout in both stacks (regularizes small corpora)."})
     mask_time_prob: float = 0.05
     mask_feature_prob: float = 0.0
     ctc_weight: float = field(default=0.0, metadata={"help": "Weight of the encoder CTC loss (0.3 works well)."})
@@ -68,6 +69,11 @@ class WhisperTask(TrainingTask):
         model.model.encoder.embed_positions.requires_grad_(False)
         model.config.apply_spec_augment = args.spec_augment
         model.config.mask_time_prob, model.config.mask_feature_prob = args.mask_time_prob, args.mask_feature_prob
+        for module in model.modules():  # layers copy their dropout rates at construction: set them there too
+            for attr in ("dropout", "activation_dropout"):
+                if isinstance(getattr(module, attr, None), float):
+                    setattr(module, attr, args.dropout)
+        model.config.dropout = model.config.attention_dropout = model.config.activation_dropout = args.dropout
         if args.gradient_checkpointing:
             model.gradient_checkpointing_enable()
             model.config.use_cache = False
