@@ -1,0 +1,132 @@
+"""The streaming engine with a scripted decoder: LocalAgreement commits, hysteresis, short fragments by
+script, universal padding removed, VAD flush at pauses, no text on silence, the repetition filter."""
+from __future__ import annotations
+
+import numpy as np
+
+from modeling.streaming.hypothesis import HypothesisBuffer, Word
+from modeling.streaming.language import LanguageTracker, fragment_language, script_language
+from modeling.streaming.online import Decoded, OnlineProcessor, drop_repeats
+
+SR = 16000
+# the utterance the scripted decoder "hears": word, start, end (stream seconds)
+SPEECH = [("mình", 0.1, 0.4), ("có", 0.45, 0.6), ("một", 0.65, 0.9), ("meeting", 1.0, 1.5), ("rất", 1.6, 1.8),
+          ("quan", 1.85, 2.1), ("trọng", 2.15, 2.4), ("với", 2.5, 2.7), ("team", 2.8, 3.2)]
+
+
+class ScriptedDecoder:
+    """Returns the words of SPEECH that lie inside the buffer it is given (times relative to the audio it gets,
+    padding included), so its hypothesis grows as audio arrives; says the padding clip's words when padded."""
+
+    def __init__(self, probs=None, padding_words=()):
+        self.calls = []
+        self.proc = None
+        self.probs = probs or (lambda i: {"vi": 0.9, "en": 0.1})
+        self.padding_words = padding_words
+
+    def decode(self, audio, *, prompt, languages):
+        self.calls.append({"seconds": len(audio) / SR, "prompt": prompt, "languages": languages})
+        pad = (len(audio) - len(self.proc.audio)) / SR
+        start = self.proc.offset - pad  # stream time of audio[0]
+        dur = len(audio) / SR
+        words = [Word(s - start, e - start, t) for t, s, e in SPEECH if s - start >= pad and e - start <= dur]
+        if pad:
+            words = [Word(s, e, t) for t, s, e in self.padding_words] + words
+        return Decoded(words, self.probs(len(self.calls)))
+
+
+def _stream(proc, seconds: float, chunk: float = 0.5, audio=None):
+    audio = audio if audio is not None else np.random.default_rng(0).standard_normal(int(seconds * SR)).astype(
+        np.float32) * 0.1
+    updates = []
+    for i in range(0, len(audio), int(chunk * SR)):
+        proc.insert_audio_chunk(audio[i:i + int(chunk * SR)])
+        updates.append(proc.process_iter())
+    updates.append(proc.finish())
+    return updates
+
+
+def test_local_agreement_commits_only_what_two_hypotheses_share():
+    hb = HypothesisBuffer()
+    hb.insert([Word(0.1, 0.4, "mình"), Word(0.45, 0.6, "có")], 0.0)
+    assert hb.flush() == []  # the first hypothesis alone commits nothing
+    hb.insert([Word(0.1, 0.4, "mình"), Word(0.45, 0.6, "có"), Word(0.65, 0.9, "một")], 0.0)
+    assert [w.text for w in hb.flush()] == ["mình", "có"]
+    hb.insert([Word(0.65, 0.9, "mốt")], 0.0)  # disagreement: nothing new
+    assert hb.flush() == [] and [w.text for w in hb.tentative()] == ["mốt"]
+
+
+def test_stream_commits_every_word_once_in_order_with_latency():
+    dec = ScriptedDecoder()
+    proc = OnlineProcessor(dec)
+    dec.proc = proc
+    updates = _stream(proc, 3.5)
+    words = " ".join(c.text for u in updates for c in u.commits).split()
+    assert words == [w for w, _, _ in SPEECH]
+    commits = [c for u in updates for c in u.commits]
+    assert all(c.latency >= 0 for c in commits) and commits[0].latency < 1.5
+    assert any(call["prompt"].startswith("mình có") for call in dec.calls)  # committed text is the prompt
+    assert all(call["languages"] == ("vi", "en") for call in dec.calls)
+
+
+def test_hysteresis_needs_consecutive_windows():
+    t = LanguageTracker(("vi", "en"), threshold=0.6, patience=2)
+    assert t.update({"vi": 0.3, "en": 0.7}) == "vi"  # one window is not a switch
+    assert t.update({"vi": 0.8, "en": 0.2}) == "vi"
+    assert t.update({"vi": 0.3, "en": 0.7}) == "vi"
+    assert t.update({"vi": 0.45, "en": 0.55}) == "vi"  # below the threshold: the streak breaks
+    assert t.update({"vi": 0.2, "en": 0.8}) == "vi"
+    assert t.update({"vi": 0.2, "en": 0.8}) == "en"
+
+
+def test_short_fragments_are_tagged_by_script():
+    assert script_language("ok", "vi") == "en"
+    assert script_language("rồi", "en") == "vi"
+    assert script_language("123", "en") == "en"  # no letters: keep the previous language
+    assert fragment_language("team", "vi", "vi") == "en"
+    assert fragment_language("meeting rất quan trọng", "vi", "en") == "vi"  # long enough: the window decides
+
+
+def test_padding_text_is_removed_and_only_used_for_short_buffers():
+    padding = np.zeros(int(1.0 * SR), dtype=np.float32)
+    dec = ScriptedDecoder(padding_words=[("okay", 0.1, 0.4), ("bye", 0.5, 0.7), ("bye", 0.75, 0.95)])
+    proc = OnlineProcessor(dec, padding=padding, padding_cutoff=2.0)
+    dec.proc = proc
+    updates = _stream(proc, 3.5)
+    text = " ".join(c.text for u in updates for c in u.commits)
+    assert "okay" not in text and "bye" not in text and text.startswith("mình có")
+    assert dec.calls[0]["seconds"] == 1.5 and max(c["seconds"] for c in dec.calls) == 3.5  # padded only when short
+
+
+def test_no_text_on_silence_and_vad_flushes_at_a_pause():
+    silence = np.zeros(int(2.0 * SR), dtype=np.float32)
+    dec = ScriptedDecoder()
+    proc = OnlineProcessor(dec, vad=lambda audio: [])
+    dec.proc = proc
+    assert all(not u.commits and not u.tentative for u in _stream(proc, 2.0, audio=silence)) and not dec.calls
+
+    def vad(audio):  # speech until 3.2 s of stream time, then a pause
+        end = min(len(audio) / SR, 3.2 - proc.offset)
+        return [(0.0, end)] if end > 0 else []
+
+    dec = ScriptedDecoder()
+    proc = OnlineProcessor(dec, vad=vad, flush_silence=0.5)
+    dec.proc = proc
+    audio = np.concatenate([np.random.default_rng(1).standard_normal(int(3.2 * SR)).astype(np.float32) * 0.1,
+                            np.zeros(int(1.0 * SR), dtype=np.float32)])
+    updates = []
+    for i in range(0, len(audio), SR // 2):
+        proc.insert_audio_chunk(audio[i:i + SR // 2])
+        updates.append(proc.process_iter())
+    # flushed at the pause without waiting for another hypothesis or the end of the stream
+    assert " ".join(c.text for u in updates for c in u.commits).split() == [w for w, _, _ in SPEECH]
+    assert proc.offset >= 3.2 - 1e-6
+
+
+def test_repetition_filter_cuts_loops():
+    words = [Word(i, i + 0.1, t) for i, t in enumerate("ok ok ok ok ok ok team".split())]
+    assert [w.text for w in drop_repeats(words)] == ["ok", "ok", "ok"]
+    phrase = [Word(i, i + 0.1, t) for i, t in enumerate("a b a b a b a b c".split())]
+    assert [w.text for w in drop_repeats(phrase)] == "a b a b a b".split()
+    normal = [Word(i, i + 0.1, t) for i, t in enumerate("rất rất vui".split())]
+    assert drop_repeats(normal) == normal
