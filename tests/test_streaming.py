@@ -130,3 +130,26 @@ def test_repetition_filter_cuts_loops():
     assert [w.text for w in drop_repeats(phrase)] == "a b a b a b".split()
     normal = [Word(i, i + 0.1, t) for i, t in enumerate("rất rất vui".split())]
     assert drop_repeats(normal) == normal
+
+
+def test_whisper_backend_reads_the_pair_and_times_words_inside_the_window():
+    """Integration with a tiny real Whisper (untrained: the text is noise, the contract is what is checked)."""
+    import torch
+
+    from modeling.streaming.whisper_backend import WhisperBackend
+    from modeling.whisper.model import build_offline
+
+    torch.manual_seed(0)
+    model, processor = build_offline(["mình có một meeting rất quan trọng với team"] * 30, input_seconds=4,
+                                     vocab_size=300, d_model=64, encoder_layers=1, decoder_layers=1)
+    backend = WhisperBackend(model, processor)
+    audio = np.random.default_rng(0).standard_normal(int(2.5 * SR)).astype(np.float32) * 0.1
+    out = backend.decode(audio, prompt="mình có", languages=("vi", "en"))
+    assert set(out.language_probs) == {"vi", "en"} and abs(sum(out.language_probs.values()) - 1) < 1e-5
+    assert all(0 <= w.start <= w.end <= 2.5 for w in out.words)
+    proc = OnlineProcessor(backend, trim_seconds=3.0)
+    for i in range(0, 6 * SR, SR // 2):
+        proc.insert_audio_chunk(np.random.default_rng(i).standard_normal(SR // 2).astype(np.float32) * 0.1)
+        proc.process_iter()
+        assert len(proc.audio) <= 6 * SR
+    proc.finish()
