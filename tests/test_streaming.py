@@ -147,9 +147,9 @@ def test_whisper_backend_reads_the_pair_and_times_words_inside_the_window():
     out = backend.decode(audio, prompt="mình có", languages=("vi", "en"))
     assert set(out.language_probs) == {"vi", "en"} and abs(sum(out.language_probs.values()) - 1) < 1e-5
     assert all(0 <= w.start <= w.end <= 2.5 for w in out.words)
-    proc = OnlineProcessor(backend, trim_seconds=3.0)
-    for i in range(0, 6 * SR, SR // 2):
-        proc.insert_audio_chunk(np.random.default_rng(i).standard_normal(SR // 2).astype(np.float32) * 0.1)
+    proc = OnlineProcessor(backend, trim_seconds=1.0)
+    for i in range(0, 8 * SR, SR):
+        proc.insert_audio_chunk(np.random.default_rng(i).standard_normal(SR).astype(np.float32) * 0.1)
         proc.process_iter()
-        assert len(proc.audio) <= 6 * SR
+        assert len(proc.audio) <= 6 * SR  # bounded even when hypotheses never agree
     proc.finish()

@@ -111,6 +111,8 @@ class OnlineProcessor:
             self._cut(silence_from)
         elif buffered > self.trim_seconds and self.hyp.committed_in_buffer:
             self._cut(self.hyp.committed_in_buffer[-1].end - self.offset)
+        if len(self.audio) / SAMPLE_RATE > self.trim_seconds + 5.0:  # nothing agreed for long: bound the buffer
+            self._cut(len(self.audio) / SAMPLE_RATE - self.trim_seconds)
         return StreamUpdate(commits, self._tentative_text(), language)
 
     def finish(self) -> StreamUpdate:
