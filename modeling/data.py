@@ -160,3 +160,23 @@ def length_grouped_batches(lengths: Sequence[float], batch_size: int, *, seed: i
         batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
     rng.shuffle(batches)
     yield from batches
+
+
+IGNORE = -100  # label positions the loss skips
+
+
+def teacher_forcing(seqs: list[list[int]], pad_id: int, given: int = 0):
+    """Decoder inputs (each sequence but its last token), labels (all but its first; padding and the first
+    ``given`` label positions — a prompt the model is handed, not asked for — set to IGNORE) and the mask."""
+    import torch
+
+    width = max(len(s) for s in seqs) - 1
+    dec = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    labels = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        dec[i, : len(s) - 1] = torch.tensor(s[:-1])
+        mask[i, : len(s) - 1] = 1
+        labels[i, : len(s) - 1] = torch.tensor(s[1:])
+        labels[i, :given] = IGNORE
+    return dec, labels, mask

@@ -10,7 +10,8 @@ import torch
 
 from conftest import run_vecs
 from modeling.data import Sample
-from modeling.whisper.collate import IGNORE, WhisperCollator
+from modeling.data import IGNORE
+from modeling.whisper.collate import WhisperCollator
 from modeling.whisper.decode import LoopGuard
 from modeling.whisper.model import build_offline
 from modeling.whisper.tokenizer import check_layout, train_whisper_tokenizer

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from dataset_builder.config import SAMPLE_RATE
 
-from .model import IGNORE, prompt_ids
+from ..data import teacher_forcing
+from .model import prompt_ids
 
 PROMPT = 3  # </s> <2task> vi_VN: given, not predicted
 
@@ -31,15 +30,7 @@ class E2ECollator:
         inputs = self.feature_extractor(arrays, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True,
                                         return_tensors="pt")
         seqs = self.rows([s.transcript for s, _ in pairs], "asr") + self.rows([s.translation for s, _ in pairs], "st")
-        width = max(len(s) for s in seqs) - 1
-        pad = self.tokenizer.pad_token_id
-        dec = torch.full((len(seqs), width), pad, dtype=torch.long)
-        dec_mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        labels = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
-        for i, s in enumerate(seqs):
-            dec[i, : len(s) - 1] = torch.tensor(s[:-1])
-            dec_mask[i, : len(s) - 1] = 1
-            labels[i, : len(s) - 1] = torch.tensor(s[1:])
-            labels[i, : PROMPT - 1] = IGNORE  # the task and language tokens are the prompt
+        # the task and language tokens are the prompt: given, not predicted
+        dec, labels, dec_mask = teacher_forcing(seqs, self.tokenizer.pad_token_id, given=PROMPT - 1)
         return {"input_values": inputs.input_values, "attention_mask": inputs.attention_mask,
                 "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "labels": labels}

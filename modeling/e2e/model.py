@@ -24,10 +24,10 @@ from transformers import (
 )
 from transformers.modeling_outputs import BaseModelOutput
 
+from ..data import IGNORE
 from ..loading import load_or_fail
 from .tokenizer import TARGET_LANG, TASKS, load_text_tokenizer, train_text_tokenizer
 
-IGNORE = -100
 
 
 @dataclass

@@ -7,12 +7,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data import SplitData
+from ..data import SplitData, teacher_forcing
 from ..metrics import translation_scores
 from ..trainer import TrainingArguments, TrainingTask, run_training
 from .model import MTBatcher, Translator, build_offline, load
-
-IGNORE = -100
 
 
 @dataclass
@@ -64,13 +62,7 @@ class MTTask(TrainingTask):
     def collate(self, pairs: list) -> dict:
         batch = self.batcher.sources([s.transcript for s, _ in pairs])
         rows = [self.batcher.prompt() + self.batcher.ids(s.translation) + [self.tok.eos_token_id] for s, _ in pairs]
-        width = max(len(r) for r in rows) - 1
-        dec = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-        for i, r in enumerate(rows):
-            dec[i, : len(r) - 1] = torch.tensor(r[:-1])
-            labels[i, : len(r) - 1] = torch.tensor(r[1:])
-            labels[i, 0] = IGNORE  # the target-language code is the prompt
+        dec, labels, _ = teacher_forcing(rows, self.tok.pad_token_id, given=1)  # the target code is the prompt
         return {**batch, "decoder_input_ids": dec, "labels": labels}
 
     def evaluate(self, net: MTModule, data: SplitData) -> dict:

@@ -9,9 +9,7 @@ import torch
 
 from dataset_builder.config import SAMPLE_RATE
 
-from ..data import Sample
-
-IGNORE = -100
+from ..data import Sample, teacher_forcing
 
 
 @dataclass
@@ -47,12 +45,7 @@ class WhisperCollator:
         arrays = [a for _, a in batch]
         feats = self.processor.feature_extractor(arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt")
         seqs = [self.label_ids(s, self.rng.random() < self.timestamp_fraction) for s, _ in batch]
-        width = max(len(s) for s in seqs) - 1
-        dec = torch.full((len(seqs), width), self.pad, dtype=torch.long)
-        labels = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
-        for i, s in enumerate(seqs):
-            dec[i, : len(s) - 1] = torch.tensor(s[:-1])
-            labels[i, : len(s) - 1] = torch.tensor(s[1:])
+        dec, labels, _ = teacher_forcing(seqs, self.pad)
         return {
             "input_features": feats.input_features,
             "decoder_input_ids": dec,
