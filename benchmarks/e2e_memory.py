@@ -72,6 +72,7 @@ def run(scheme: str, shapes: str, batch: int, steps: int, bf16: bool, device: st
     import torch
 
     from modeling.e2e.model import DuplicatedBatchE2E, MultitaskE2E
+    from modeling.loading import enable_checkpointing
 
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -79,7 +80,7 @@ def run(scheme: str, shapes: str, batch: int, steps: int, bf16: bool, device: st
     model = build(shapes).to(device).train()
     vocab = model.config.decoder.vocab_size
     if scheme == "ours":
-        model.gradient_checkpointing_enable()
+        enable_checkpointing(model)
         model.config.decoder.use_cache = False
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     rng = np.random.default_rng(0)

@@ -21,3 +21,8 @@ def load_or_fail(name_or_path: str, loader: Callable[[str], T], what: str = "mod
     except Exception as exc:
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise ModelError(f"{what} {name_or_path!r} cannot be loaded: {type(exc).__name__}: {detail}") from None
+
+
+def enable_checkpointing(model) -> None:
+    """Activation (gradient) checkpointing under its transformers 5 name, or the older one."""
+    (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()

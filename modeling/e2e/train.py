@@ -13,6 +13,7 @@ import torch
 
 from ..data import SplitData
 from ..metrics import asr_scores, translation_scores
+from ..loading import enable_checkpointing
 from ..trainer import TrainingArguments, TrainingTask, run_training
 from .collate import E2ECollator
 from .decode import E2ETranslator
@@ -66,7 +67,7 @@ class E2ETask(TrainingTask):
         if a.freeze_feature_encoder:
             model.encoder.freeze_feature_encoder()
         if a.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            enable_checkpointing(model)
             model.config.decoder.use_cache = False
         self.fe, self.tok = fe, tok
         self.collator = E2ECollator(fe, tok)

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..data import SplitData, teacher_forcing
 from ..metrics import translation_scores
+from ..loading import enable_checkpointing
 from ..trainer import TrainingArguments, TrainingTask, run_training
 from .model import MTBatcher, Translator, build_offline, load
 
@@ -55,7 +56,7 @@ class MTTask(TrainingTask):
             model.save_pretrained(base)
             tok.save_pretrained(base)
         if a.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            enable_checkpointing(model)
         self.tok, self.batcher = tok, MTBatcher(tok)
         return MTModule(model)
 

@@ -13,6 +13,7 @@ import torch
 
 from ..data import DataError, SplitData
 from ..metrics import asr_scores
+from ..loading import enable_checkpointing
 from ..trainer import TrainingArguments, TrainingTask, run_training
 from .collate import WhisperCollator
 from .decode import WhisperTranscriber
@@ -75,7 +76,7 @@ class WhisperTask(TrainingTask):
                     setattr(module, attr, args.dropout)
         model.config.dropout = model.config.attention_dropout = model.config.activation_dropout = args.dropout
         if args.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            enable_checkpointing(model)
             model.config.use_cache = False
         self.processor = processor
         self.collator = WhisperCollator(processor, timestamp_fraction=args.timestamp_fraction, seed=args.seed)
