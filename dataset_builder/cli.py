@@ -350,6 +350,41 @@ def train_mt(ctx: typer.Context) -> None:
     _run_training_script("mt", ctx)
 
 
+@app.command("transcribe")
+def transcribe_cmd(
+    audio: Path = typer.Argument(..., help="An audio or video file."),
+    model: str = typer.Option(..., "--model", help="Whisper model: repo id or local folder."),
+    stream: bool = typer.Option(False, "--stream", help="Feed the file chunk by chunk, as a microphone would."),
+    chunk: float = typer.Option(0.5, "--chunk", min=0.1, max=2.0, help="Seconds per chunk when streaming."),
+    languages: str = typer.Option("vi,en", "--languages", help="The language pair (bilingual mode)."),
+    realtime: bool = typer.Option(False, "--realtime", help="Stream at the speed of the audio."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of text."),
+) -> None:
+    """Transcribe code-switched speech, offline or streaming (LocalAgreement-2, bilingual language tags)."""
+    from dataset_builder.audio import MediaError
+    from modeling.loading import ModelError
+    from modeling.streaming.transcribe import read_clip, transcribe_offline, transcribe_stream
+
+    pair = tuple(x.strip() for x in languages.split(",") if x.strip())
+    if len(pair) < 1:
+        err.print("[red]error:[/red] --languages: give one or two language codes, e.g. vi,en", highlight=False)
+        raise typer.Exit(2)
+    try:
+        samples = read_clip(str(audio))
+        segments = (transcribe_stream(samples, model, chunk=chunk, languages=pair, realtime=realtime) if stream
+                    else transcribe_offline(samples, model))
+    except (MediaError, ModelError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    for seg in segments:
+        if as_json:
+            out.print(json.dumps(seg.__dict__, ensure_ascii=False), highlight=False, soft_wrap=True)
+        else:
+            lat = f"  (+{seg.latency:.2f} s)" if seg.latency is not None else ""
+            out.print(f"[{seg.start:7.2f}–{seg.end:7.2f}] {seg.language}: {seg.text}{lat}", highlight=False,
+                      soft_wrap=True)
+
+
 @app.command("evaluate")
 def evaluate_cmd(
     dataset: str = typer.Option(..., "--dataset", help="Dataset repo id or local export folder."),

@@ -83,8 +83,9 @@ class TrainingTask:
         """What the optimizer updates (a family that unfreezes parts later lists them here already)."""
         return [p for p in net.parameters() if p.requires_grad]
 
-    def on_step(self, step: int) -> None:
-        """Called before each optimizer step (e.g. to unfreeze the encoder after N steps)."""
+    def before_update(self, net: torch.nn.Module, step: int) -> None:
+        """Called after the backward pass and before the optimizer step (e.g. to hold a part still for its
+        first N steps by dropping its gradients: under DDP every rank still all-reduces the same tensors)."""
 
     def evaluate(self, net: torch.nn.Module, data: SplitData) -> dict:
         raise NotImplementedError
@@ -174,12 +175,12 @@ def run_training(task: TrainingTask) -> dict:
             if not pairs:
                 continue
             batch = task.collate(pairs)
-            task.on_step(state["step"])
             with accelerator.accumulate(net):
                 loss, parts = net(**{k: (v.to(accelerator.device) if torch.is_tensor(v) else v)
                                      for k, v in batch.items()})
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
+                    task.before_update(accelerator.unwrap_model(net), state["step"])
                     accelerator.clip_grad_norm_(net.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()

@@ -133,3 +133,22 @@ def test_bad_input_for_st(small_export, tmp_path):
                    "--max_steps", "1", "--progress", "false")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "encoder '/nonexistent/encoder' cannot be loaded: no such folder" in bad.stderr
+
+
+def test_encoder_held_still_for_its_first_steps(small_export, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "held"
+    run = run_vecs("train", "e2e", "--dataset", str(small_export), "--dataset_config", "prelabeled",
+                   "--output_dir", str(out), "--max_steps", "1", "--eval_steps", "1", "--save_steps", "1",
+                   "--freeze_encoder_steps", "5", "--layerdrop", "0", *TINY)
+    assert run.returncode == 0, run.stderr[-3000:]
+    before = load_file(out / "base" / "model.safetensors")
+    after = load_file(out / "best" / "model.safetensors")
+    enc = [k for k in before if k.startswith("encoder.encoder.layers.")]
+    adapter = [k for k in before if k.startswith("encoder.adapter.")]
+    dec = [k for k in before if k.startswith("decoder.model.decoder.layers.")]
+    assert enc and adapter and dec
+    assert all(torch.equal(before[k], after[k]) for k in enc)  # held still
+    assert any(not torch.equal(before[k], after[k]) for k in adapter)  # the adapter learns from step one
+    assert any(not torch.equal(before[k], after[k]) for k in dec)

@@ -153,3 +153,34 @@ def test_whisper_backend_reads_the_pair_and_times_words_inside_the_window():
         proc.process_iter()
         assert len(proc.audio) <= 6 * SR  # bounded even when hypotheses never agree
     proc.finish()
+
+
+def test_transcribe_cli_streams_and_refuses_bad_input(tmp_path):
+    import json
+
+    import soundfile as sf
+
+    from conftest import run_vecs
+    from modeling.whisper.model import build_offline
+
+    model, processor = build_offline(["mình có một meeting rất quan trọng với team"] * 30, input_seconds=4,
+                                     vocab_size=300, d_model=64, encoder_layers=1, decoder_layers=1)
+    model.save_pretrained(tmp_path / "m")
+    processor.save_pretrained(tmp_path / "m")
+    speech = tmp_path / "speech.wav"
+    sf.write(speech, np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32) * 0.1, SR)
+    ok = run_vecs("transcribe", str(speech), "--model", str(tmp_path / "m"), "--stream", "--chunk", "1.0", "--json")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    for line in ok.stdout.splitlines():  # every committed segment: text, a language of the pair, times, latency
+        seg = json.loads(line)
+        assert seg["language"] in ("vi", "en") and seg["start"] <= seg["end"] and seg["latency"] is not None
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, dtype=np.float32), SR)
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio at all")
+    for path, reason in ((silent, "silence only"), (text, "cannot be decoded"), (tmp_path / "none.wav", "no such file")):
+        bad = run_vecs("transcribe", str(path), "--model", str(tmp_path / "m"))
+        assert bad.returncode == 2 and reason in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    nomodel = run_vecs("transcribe", str(speech), "--model", str(tmp_path / "nope"))
+    assert nomodel.returncode == 2 and "cannot be loaded" in nomodel.stderr

@@ -119,3 +119,23 @@ def test_bad_input_fails_before_training_with_one_line(small_export, tmp_path):
                      "--config", "prelabeled", "--out", str(tmp_path / "e"))
     assert model.returncode == 2 and "cannot be loaded" in model.stderr and "Traceback" not in model.stderr
     assert not (out / "checkpoint-1").exists()
+
+
+def test_dataset_problems_are_one_line_errors(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modeling.data import DataError, load_split
+
+    (tmp_path / "data" / "c").mkdir(parents=True)
+    (tmp_path / "README.md").write_text("---\nconfigs:\n- config_name: c\n  data_files:\n  - split: train\n"
+                                        "    path: data/c/train-*.parquet\n---\n")
+    pq.write_table(pa.table({"id": ["a"], "audio": [{"bytes": b"not audio", "path": "a.flac"}], "text": ["x"]}),
+                   tmp_path / "data" / "c" / "train-00000-of-00001.parquet")
+    with pytest.raises(DataError, match=r"\[c/train\]: missing columns transcript"):
+        load_split(str(tmp_path), "c", "train")
+    pq.write_table(pa.table({"id": ["a", "b"], "audio": [{"bytes": b"not audio", "path": "a.flac"}] * 2,
+                             "transcript": ["xin chào", ""]}), tmp_path / "data" / "c" / "train-00000-of-00001.parquet")
+    with pytest.raises(DataError, match="no usable samples .*undecodable_audio 1.*empty_transcript 1|"
+                                        "no usable samples .*empty_transcript 1.*undecodable_audio 1"):
+        load_split(str(tmp_path), "c", "train")

@@ -75,30 +75,17 @@ class E2ETask(TrainingTask):
                  for t in (s.transcript, s.translation) if t]
         model.generation_config.vecs_tokens_per_second = round(float(np.percentile(rates, 99)) * 1.25 + 1.0, 2)
         self.net = MultitaskE2E(model, a.asr_weight)
-        self._frozen = a.freeze_encoder_steps > 0
-        if self._frozen:
-            self._set_encoder_trainable(False)
+        # held still for the first freeze_encoder_steps: every encoder parameter but the adapter's
+        self._held = [p for n, p in model.encoder.named_parameters() if "adapter" not in n and p.requires_grad]
         return self.net
-
-    def _set_encoder_trainable(self, on: bool) -> None:
-        enc = self.net.model.encoder
-        for name, p in enc.named_parameters():
-            if "adapter" in name or (self.args.freeze_feature_encoder and name.startswith("feature_extractor")):
-                continue
-            p.requires_grad_(on)
 
     def collate(self, pairs: list) -> dict:
         return self.collator(pairs)
 
-    def parameters(self, net: MultitaskE2E) -> list:
-        # the encoder may be frozen for its first steps: the optimizer knows its parameters from the start
-        return [p for n, p in net.named_parameters()
-                if not (self.args.freeze_feature_encoder and "encoder.feature_extractor" in n)]
-
-    def on_step(self, step: int) -> None:
-        if self._frozen and step >= self.args.freeze_encoder_steps:
-            self._set_encoder_trainable(True)
-            self._frozen = False
+    def before_update(self, net: MultitaskE2E, step: int) -> None:
+        if step < self.args.freeze_encoder_steps:  # no gradient, no Adam update, no weight decay
+            for p in self._held:
+                p.grad = None
 
     def evaluate(self, net: MultitaskE2E, data: SplitData) -> dict:
         return evaluate_e2e(net.model, self.fe, self.tok, data, self.args.per_device_eval_batch_size)

@@ -1,0 +1,79 @@
+"""``vecs transcribe``: a file decoded offline (long-form) or streamed chunk by chunk through the online
+processor, as the Space does with a microphone — committed segments with language tags, times and latency."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from dataset_builder.audio import MediaError, load_audio
+from dataset_builder.config import SAMPLE_RATE
+
+MAX_SECONDS = 3600.0
+SILENCE_PEAK = 1e-4
+
+
+@dataclass
+class Segment:
+    text: str
+    language: str
+    start: float
+    end: float
+    latency: float | None = None
+
+
+def read_clip(path: str, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """The clip as 16 kHz mono, or a one-line reason it cannot be transcribed."""
+    samples = load_audio(path)
+    if len(samples) == 0:
+        raise MediaError(f"{path}: no audio")
+    if len(samples) / SAMPLE_RATE > max_seconds:
+        raise MediaError(f"{path}: {len(samples) / SAMPLE_RATE:.0f} s is longer than the {max_seconds:.0f} s limit")
+    if float(np.abs(samples).max()) < SILENCE_PEAK:
+        raise MediaError(f"{path}: silence only")
+    return samples
+
+
+def transcribe_offline(samples: np.ndarray, model: str) -> list[Segment]:
+    from ..whisper.decode import WhisperTranscriber
+    from ..whisper.model import load
+
+    out = WhisperTranscriber(*load(model)).transcribe([samples])[0]
+    return [Segment(out.text, out.language, 0.0, round(len(samples) / SAMPLE_RATE, 3))] if out.text else []
+
+
+def silero_regions():
+    """silero-vad's speech regions (its ONNX model, shipped with the package), or None where it is missing."""
+    from dataset_builder.prelabel.refine import SileroVAD, silero_model_path
+
+    path = silero_model_path()
+    return SileroVAD(path).speech_regions if path else None
+
+
+def transcribe_stream(samples: np.ndarray, model: str, *, chunk: float = 0.5, languages=("vi", "en"),
+                      realtime: bool = False, vad: bool = True, on_update=None) -> list[Segment]:
+    from ..whisper.model import load
+    from .online import OnlineProcessor
+    from .whisper_backend import WhisperBackend
+
+    backend = WhisperBackend(*load(model))
+    start = time.perf_counter()
+    proc = OnlineProcessor(backend, languages=tuple(languages), trim_seconds=min(15.0, backend.window - 1.0),
+                           vad=silero_regions() if vad else None,
+                           clock=(lambda: time.perf_counter() - start) if realtime else None)
+    step = int(chunk * SAMPLE_RATE)
+    segments: list[Segment] = []
+    for i in range(0, len(samples), step):
+        if realtime:  # wait for the audio to "arrive"
+            time.sleep(max(0.0, (i + step) / SAMPLE_RATE - (time.perf_counter() - start)))
+        proc.insert_audio_chunk(samples[i:i + step])
+        update = proc.process_iter()
+        segments += [Segment(**asdict(c)) for c in update.commits]
+        if on_update:
+            on_update(update)
+    update = proc.finish()
+    segments += [Segment(**asdict(c)) for c in update.commits]
+    if on_update:
+        on_update(update)
+    return segments
