@@ -42,13 +42,15 @@ def test_synth_ingest_prelabel_matches_truth(settings, corpus):
                 assert np.array_equal(data, full[c.start_sample:c.end_sample])
         # every true utterance is pre-labeled at its absolute time (some twice, in the overlap; short ones merged
     # with a neighbour into a >= 2 s segment)
-        segs = [(seg.chunk.video.video_id, seg.abs_start, seg.abs_end, seg.text)
+        segs = [(seg.chunk.video.video_id, seg.abs_start, seg.abs_end, seg.text, seg.translation)
                 for c in s.scalars(select(Chunk)).all() for seg in c.segments]
     for u in truth:
         hits = [x for x in segs if x[0] == u["video_id"] and u["transcript"] in x[3]]
         assert hits, f"utterance missing: {u['transcript']!r}"
+        # the translated subtitle track gives each segment its Vietnamese translation, paired by time
+        assert any(u["translation"] in x[4] for x in hits), f"translation missing: {u['translation']!r}"
         # one straddling a chunk edge is clipped in each chunk; together they cover it
-        assert min(a for _, a, _, _ in hits) <= u["start"] + 0.01 and max(b for _, _, b, _ in hits) >= u["end"] - 0.01
+        assert min(x[1] for x in hits) <= u["start"] + 0.01 and max(x[2] for x in hits) >= u["end"] - 0.01
     # speech really is where the truth says it is, in the ingested (resampled) audio too
     u = truth[len(truth) // 2]
     video = meta["videos"][[v["video_id"] for v in meta["videos"]].index(u["video_id"])]

@@ -24,6 +24,7 @@ _TAG = re.compile(r"<[^>]*>")
 _SENTENCE_END = re.compile(r"[.!?…。]['\"”’)]*$")
 #: Caption languages in order of preference for a code-switched transcript.
 LANG_PREFERENCE = ("und", "vi", "en")
+TRANSLATION_SUFFIX = "-x-translation"  # a subtitle track holding the Vietnamese translation (e.g. vi-x-translation)
 
 
 @dataclass
@@ -103,6 +104,11 @@ def segments_for_chunk(cues: list[Cue], chunk_start: float, duration: float) -> 
     return out
 
 
+def translation_for(cues: list[Cue], start: float, end: float) -> str:
+    """The translated track's text for [start, end): the cues whose midpoint falls inside it, in order."""
+    return " ".join(c.text for c in cues if start <= (c.start + c.end) / 2 < end)
+
+
 class CaptionsEngine:
     name = "captions"
 
@@ -110,28 +116,39 @@ class CaptionsEngine:
         self.home = home
         self.translator = translator  # optional MT: callable(list[str]) -> list[str]
         self._cache: dict[str, list[Cue]] = {}
+        self._translations: dict[str, list[Cue]] = {}
         self._langs: dict[str, str] = {}
+
+    def _read(self, rel: str) -> list[Cue]:
+        path = self.home / rel
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ChunkFailed(f"captions unreadable: {path.name}: {exc.strerror}") from None
+        return merge_cues(parse_captions(text))
 
     def _cues(self, job: ChunkJob) -> list[Cue]:
         if job.video_id not in self._cache:
-            lang = next((lang for lang in LANG_PREFERENCE if lang in job.captions), None)
-            lang = lang or next(iter(sorted(job.captions)), None)
+            spoken = {k: v for k, v in job.captions.items() if not k.endswith(TRANSLATION_SUFFIX)}
+            lang = next((lang for lang in LANG_PREFERENCE if lang in spoken), None)
+            lang = lang or next(iter(sorted(spoken)), None)
             if lang is None:
                 raise ChunkFailed("no captions stored for this video (ingest found none)")
-            path = self.home / job.captions[lang]
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError as exc:
-                raise ChunkFailed(f"captions unreadable: {path.name}: {exc.strerror}") from None
-            self._cache[job.video_id] = merge_cues(parse_captions(text))
+            self._cache[job.video_id] = self._read(spoken[lang])
             self._langs[job.video_id] = lang
+            track = next((v for k, v in sorted(job.captions.items()) if k.endswith(TRANSLATION_SUFFIX)), None)
+            self._translations[job.video_id] = self._read(track) if track else []
         return self._cache[job.video_id]
 
     async def label(self, job: ChunkJob, run: Run) -> Labeled:
         if not job.audio_path.exists():
             raise ChunkFailed(f"chunk audio missing: {job.audio_path.name}")
         segments = segments_for_chunk(self._cues(job), job.start, job.duration)
-        if self.translator is not None and segments:
+        translated = self._translations.get(job.video_id)
+        if translated:
+            for seg in segments:
+                seg.translation = translation_for(translated, job.start + seg.start, job.start + seg.end)
+        elif self.translator is not None and segments:
             for seg, tr in zip(segments, self.translator([s.text for s in segments])):
                 seg.translation = tr
         run.requests += 1

@@ -89,11 +89,15 @@ def format_ts(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def make_vtt(utterances: list[dict], rng: random.Random) -> str:
-    """One cue per utterance; some long ones split in two at a word boundary, as YouTube captions do."""
+TRANSLATION_TRACK = "vi-x-translation"  # BCP-47 private use: Vietnamese, the translation of the spoken words
+
+
+def make_vtt(utterances: list[dict], rng: random.Random, field: str = "transcript") -> str:
+    """One cue per utterance; some long ones split in two at a word boundary, as YouTube captions do.
+    ``field="translation"`` writes the translated track (a creator's or YouTube's translated subtitles)."""
     lines = ["WEBVTT", "Kind: captions", "Language: vi", ""]
     for u in utterances:
-        start, end, text = u["start"], u["end"], u["transcript"]
+        start, end, text = u["start"], u["end"], u[field]
         words = text.split(" ")
         cues = [(start, end, text)]
         if end - start > 6.0 and len(words) >= 6 and rng.random() < P_SPLIT_CUE:
@@ -180,6 +184,9 @@ def synthesize_video(job: VideoJob) -> dict:
     rel_vtt = f"{slugify(job.channel)}/{vid}.vtt"
     encode(timeline, out_dir / rel_audio, job.fmt, metadata={"title": title, "artist": job.channel})
     write_text_atomic(out_dir / rel_vtt, make_vtt(utterances, rng))
+    # the Vietnamese translation as a second subtitle track, named as yt-dlp names a language variant
+    write_text_atomic(out_dir / f"{slugify(job.channel)}/{vid}.{TRANSLATION_TRACK}.vtt",
+                      make_vtt(utterances, random.Random(f"{vid}:translation"), field="translation"))
     meta = {
         "video_id": vid, "channel": job.channel, "title": title, "file": rel_audio, "captions": rel_vtt,
         "duration": round(total / SR, 3), "format": job.fmt,
