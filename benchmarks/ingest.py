@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import synthetic_corpus, write_result  # noqa: E402
+from benchmarks._common import synthetic_corpus, vecs, write_result  # noqa: E402
 
 
 def plain_ffmpeg(files: list[Path], out_dir: Path) -> float:
@@ -34,17 +33,9 @@ def plain_ffmpeg(files: list[Path], out_dir: Path) -> float:
 
 
 def vecs_ingest(corpus: Path, home: Path, jobs: int) -> float:
-    env = {**os.environ, "VECS_HOME": str(home)}
-    env.pop("VECS_DB_URL", None)
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "dataset_builder.cli", "ingest", str(corpus), "--no-progress", "--jobs", str(jobs)],
-        env=env, capture_output=True, text=True,
-    )
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"ingest failed:\n{proc.stderr}")
-    return elapsed
+    vecs(home, "ingest", str(corpus), "--no-progress", "--jobs", str(jobs))
+    return time.perf_counter() - t0
 
 
 def main() -> None:

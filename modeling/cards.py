@@ -61,7 +61,7 @@ def render_card(template: str, folder: Path, *, args, summary: dict, tags: list[
     return folder / "README.md"
 
 
-def render_whisper_card(folder: Path, *, args, summary: dict, history: list[dict] | None = None, **kw) -> Path:
+def render_whisper_card(folder: Path, *, args, summary: dict, **kw) -> Path:
     scratch = args.model_name_or_path == "scratch"
     return render_card("whisper.md", folder, args=args, summary=summary, tags=["whisper"],
                        base_model=None if scratch else args.model_name_or_path,

@@ -93,7 +93,7 @@ class TrainingTask:
     def save(self, net: torch.nn.Module, folder: Path) -> None:
         raise NotImplementedError
 
-    def card(self, folder: Path, summary: dict, history: list[dict]) -> None:
+    def card(self, folder: Path, summary: dict) -> None:
         pass
 
 
@@ -228,7 +228,7 @@ def run_training(task: TrainingTask) -> dict:
     if accelerator.is_main_process:
         (out / "train_results.json").write_text(json.dumps({**summary, "history": state["history"]}, indent=2))
         plot_curves(state["history"], out, task.metric)
-        task.card(out / "best", summary, state["history"])
+        task.card(out / "best", summary)
         if args.push_to_hub:
             from .hub import push_model
 

@@ -687,13 +687,13 @@ class FakeGemini:
     def _limit(self, table: Mapping[str, Any], model: str) -> Any:
         return table.get(model, table.get("*"))
 
-    def _admit(self, key: str, model: str, now: float) -> tuple[str, dict] | None:
+    def _admit(self, key: str, model: str) -> tuple[str, dict] | None:
         """Count the request against the quotas, or return (kind, 429 body) without counting it.
 
-        Requests are admitted in lock order, so the time is read again under the lock: a request that arrived
+        Requests are admitted in lock order, so the time is read under the lock: a request that arrived
         first but got the lock second must not enter the window before the one already in it."""
         with self._lock:
-            now = max(now, time.monotonic())
+            now = time.monotonic()
             daily = self._limit(self.daily_limit, model)
             day_idx = int((now - self._t0) // self.day)
             if daily is not None and self._daily.get((key, model, day_idx), 0) >= int(daily):
@@ -895,7 +895,7 @@ class FakeGemini:
             return
 
         # Quotas.
-        refused = self._admit(key, model, t0)
+        refused = self._admit(key, model)
         if refused is not None:
             kind, payload = refused
             self._record(t0, key, model, 429, "429", kind)

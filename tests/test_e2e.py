@@ -113,7 +113,7 @@ def test_train_e2e_mt_and_evaluate_st_side_by_side(small_export, tmp_path):
     assert asr.returncode == 0 and json.loads((tmp_path / "e2e-asr" / "metrics.json").read_text())["samples"] == 2
 
 
-def test_spans_mode_keeps_vietnamese_words(small_export, tmp_path):
+def test_spans_mode_keeps_vietnamese_words():
     from modeling.mt.model import Translator, build_offline as build_mt
 
     model, tok = build_mt(TEXTS, vocab_size=300)

@@ -95,7 +95,7 @@ class E2ETask(TrainingTask):
         self.fe.save_pretrained(folder)
         self.tok.save_pretrained(folder)
 
-    def card(self, folder: Path, summary: dict, history: list[dict]) -> None:
+    def card(self, folder: Path, summary: dict) -> None:
         from ..cards import render_e2e_card
 
         render_e2e_card(folder, args=self.args, summary=summary)

@@ -3,9 +3,7 @@ language-token probabilities every window, and a switch becomes official only af
 windows above ``threshold`` — so a cough does not flip the stream to the other language."""
 from __future__ import annotations
 
-import unicodedata
-
-from ..text import looks_vietnamese, words
+from ..text import looks_vietnamese, word_language, words
 
 SHORT_FRAGMENT = 6  # characters: below this the language token is noise; decide by script
 
@@ -36,12 +34,10 @@ def script_language(fragment: str, previous: str) -> str:
     """A short fragment's language by its letters: Vietnamese diacritics or a Vietnamese syllable → vi, plain
     ASCII words → en, anything else keeps ``previous``."""
     ws = words(fragment)
-    if not ws:
-        return previous
-    if any(unicodedata.normalize("NFD", w) != w or looks_vietnamese(w) and not w.isascii() for w in ws):
+    if any(not w.isascii() and word_language(w) == "vi" for w in ws):
         return "vi"
-    if all(w.isascii() for w in ws):
-        return "en" if not all(looks_vietnamese(w) for w in ws) else previous
+    if ws and all(w.isascii() for w in ws) and not all(looks_vietnamese(w) for w in ws):
+        return "en"
     return previous
 
 

@@ -3,8 +3,6 @@ pair (its probabilities read every window), the committed text as the prompt, wo
 cross-attention (token timestamps), the same loop guard and length bound as offline decoding."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from transformers import LogitsProcessorList

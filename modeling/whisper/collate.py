@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from dataset_builder.config import SAMPLE_RATE
@@ -41,7 +42,7 @@ class WhisperCollator:
             return [self.sot, lang, self.transcribe, self.ts0, *body, end, self.eos]
         return [self.sot, lang, self.transcribe, self.no_ts, *body, self.eos]
 
-    def __call__(self, batch: list[tuple[Sample, "np.ndarray"]]) -> dict:
+    def __call__(self, batch: list[tuple[Sample, np.ndarray]]) -> dict:
         arrays = [a for _, a in batch]
         feats = self.processor.feature_extractor(arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt")
         seqs = [self.label_ids(s, self.rng.random() < self.timestamp_fraction) for s, _ in batch]

@@ -7,7 +7,6 @@ checkpoints are plain ``WhisperForConditionalGeneration`` and load anywhere.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -131,7 +130,3 @@ class WhisperWithCTC(nn.Module):
             return ce, {"ce": ce.detach()}
         ctc = self.ctc.loss(out.encoder_last_hidden_state, frame_lengths, ctc_targets)
         return (1 - self.ctc_weight) * ce + self.ctc_weight * ctc, {"ce": ce.detach(), "ctc": ctc.detach()}
-
-    def save_head(self, folder: Path) -> None:
-        if self.ctc is not None:
-            torch.save(self.ctc.state_dict(), Path(folder) / "ctc_head.pt")

@@ -106,10 +106,10 @@ class WhisperTask(TrainingTask):
         net.whisper.save_pretrained(folder)
         self.processor.save_pretrained(folder)
 
-    def card(self, folder: Path, summary: dict, history: list[dict]) -> None:
+    def card(self, folder: Path, summary: dict) -> None:
         from ..cards import render_whisper_card
 
-        render_whisper_card(folder, args=self.args, summary=summary, history=history)
+        render_whisper_card(folder, args=self.args, summary=summary)
 
 
 def train(args: WhisperTrainingArguments) -> dict:
