@@ -217,3 +217,54 @@ def decode_audio_bytes(data: bytes, *, sample_rate: int = SAMPLE_RATE, name: str
     if proc.returncode != 0 or not proc.stdout:
         raise MediaError(f"{name}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace')) or 'no audio'})")
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+
+
+class StreamResampler:
+    """Resamples a stream chunk by chunk (a browser microphone sends 48 kHz) to mono float32 at ``sample_rate``.
+
+    A Hann-windowed sinc evaluated at each output instant, with the input's tail carried between chunks, so a
+    stream cut into chunks resamples to the same samples as the whole signal at once (no clicks at chunk edges).
+    """
+
+    def __init__(self, orig_rate: int, sample_rate: int = SAMPLE_RATE, half_width: int = 16) -> None:
+        if orig_rate <= 0:
+            raise MediaError(f"sample rate {orig_rate}: not a positive rate")
+        self.orig, self.rate = int(orig_rate), int(sample_rate)
+        self.cutoff = min(1.0, self.rate / self.orig)  # of the input Nyquist: low-pass before going down
+        self.half = int(np.ceil(half_width / self.cutoff))
+        self.history = np.zeros(0, dtype=np.float64)
+        self.consumed = 0  # input samples dropped from the front of ``history``
+        self.produced = 0  # output samples emitted so far
+
+    @staticmethod
+    def to_float(samples: np.ndarray) -> np.ndarray:
+        """Mono float in [-1, 1] from int16/int32/float arrays, channels last (how Gradio hands them over)."""
+        x = np.asarray(samples)
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        if np.issubdtype(x.dtype, np.integer):
+            return x.astype(np.float64) / float(np.iinfo(x.dtype).max + 1)
+        return x.astype(np.float64)
+
+    def __call__(self, samples: np.ndarray, *, final: bool = False) -> np.ndarray:
+        self.history = np.concatenate([self.history, self.to_float(samples)])
+        end_in = self.consumed + len(self.history)  # absolute index past the last input sample
+        # an output sample needs ``half`` input samples to its right, unless the stream has ended
+        last_time = (end_in - (0 if final else self.half)) / self.orig
+        n_out = max(0, int(np.floor(last_time * self.rate)) + 1 - self.produced) if end_in else 0
+        if final:
+            n_out = max(0, int(np.ceil(end_in * self.rate / self.orig)) - self.produced)
+        times = (self.produced + np.arange(n_out)) * self.orig / self.rate  # in input samples, absolute
+        taps = np.arange(-self.half, self.half + 1)
+        idx = np.floor(times).astype(np.int64)[:, None] + taps[None, :]
+        offset = times[:, None] - idx
+        weights = self.cutoff * np.sinc(self.cutoff * offset) * (0.5 + 0.5 * np.cos(np.pi * offset / (self.half + 1)))
+        local = idx - self.consumed
+        valid = (local >= 0) & (local < len(self.history))
+        values = np.where(valid, self.history[np.clip(local, 0, max(0, len(self.history) - 1))], 0.0) if len(self.history) else np.zeros_like(weights)
+        out = (values * weights).sum(axis=1).astype(np.float32)
+        self.produced += n_out
+        keep_from = max(0, int(np.floor(self.produced * self.orig / self.rate)) - self.half - 1 - self.consumed)
+        self.history = self.history[keep_from:]
+        self.consumed += keep_from
+        return out

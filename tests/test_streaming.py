@@ -184,3 +184,86 @@ def test_transcribe_cli_streams_and_refuses_bad_input(tmp_path):
         assert bad.returncode == 2 and reason in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
     nomodel = run_vecs("transcribe", str(speech), "--model", str(tmp_path / "nope"))
     assert nomodel.returncode == 2 and "cannot be loaded" in nomodel.stderr
+
+
+def test_stream_resampler_matches_the_whole_signal_and_filters_aliases():
+    """48 kHz int16 microphone chunks → 16 kHz: chunked equals all-at-once, a 440 Hz tone survives, a 12 kHz tone
+    (above the new Nyquist) is removed instead of folding down."""
+    from dataset_builder.audio import StreamResampler
+
+    t = np.arange(2 * 48000) / 48000
+    mic = ((0.5 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 12000 * t)) * 32767).astype(np.int16)
+    whole = StreamResampler(48000)(mic, final=True)
+    r = StreamResampler(48000)
+    chunked = np.concatenate([r(mic[i:i + 7000]) for i in range(0, len(mic), 7000)] + [r(mic[:0], final=True)])
+    assert len(whole) == len(chunked) == 32000
+    assert np.abs(whole - chunked).max() < 1e-6
+    ref = 0.5 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)
+    assert np.abs(whole[100:-100] - ref[100:-100]).max() < 2e-3
+    odd = StreamResampler(44100)(np.sin(2 * np.pi * 440 * np.arange(44100) / 44100), final=True)
+    assert len(odd) == 16000
+
+
+def test_backend_words_decode_multibyte_vietnamese_whole():
+    """A Vietnamese letter spans two byte-level tokens: words are decoded whole, never as U+FFFD."""
+    from modeling.streaming.whisper_backend import WhisperBackend
+    from modeling.whisper.model import build_offline
+
+    from tiny_models import TEXTS
+
+    model, processor = build_offline(TEXTS, input_seconds=4, vocab_size=300, d_model=64, encoder_layers=1,
+                                     decoder_layers=1)
+    ids = processor.tokenizer(" mình có một meeting rất quan trọng", add_special_tokens=False).input_ids
+    assert any("\ufffd" in processor.tokenizer.decode([i]) for i in ids)  # the case exists in this vocabulary
+    words = WhisperBackend(model, processor)._words(ids, [0.1 * i for i in range(len(ids) + 1)], 5.0)
+    assert [w.text for w in words] == "mình có một meeting rất quan trọng".split()
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(words, words[1:]))
+
+
+def test_live_session_resamples_translates_each_commit_and_ends_at_its_limit():
+    """Browser-rate chunks through the live session: every commit is translated as it commits (Vietnamese kept,
+    the English word sent to a real tiny MT model), and the stream ends at ``max_seconds``."""
+    from modeling.mt.model import Translator, build_offline
+    from modeling.streaming.live import LiveSession
+    from modeling.streaming.translation import TranslationStream, text_translation
+
+    mt_model, tok = build_offline(["meeting team deadline"] * 5, vocab_size=120, d_model=32, layers=1)
+    translator = Translator(mt_model, tok)
+    sent = []
+    original = translator.translate
+    translator.translate = lambda texts: sent.append(list(texts)) or original(texts)
+    dec = ScriptedDecoder()
+    proc = OnlineProcessor(dec, trim_seconds=10.0)
+    dec.proc = proc
+    session = LiveSession(proc, TranslationStream(text_translation(translator)), max_seconds=3.0)
+    mic = (np.random.default_rng(0).standard_normal(48000 * 5) * 3000).astype(np.int16)
+    views = [session.push(48000, mic[i:i + 24000]) for i in range(0, len(mic), 24000)]
+    view = views[-1]
+    assert view.ended.startswith("the 3 s limit") and abs(view.seconds - 3.0) < 1e-6
+    assert len(views[-1].segments) == len(session.push(48000, mic[:24000]).segments)  # ignored after the end
+    texts = [s.commit.text for s in view.segments]
+    assert " ".join(texts).split() == [w for w, _, e in SPEECH if e <= 3.0]
+    assert [s for s in sent for s in s] and all("meeting" in " ".join(batch) or "team" in " ".join(batch)
+                                                 for batch in sent)  # only English runs reach the MT model
+    for seg in view.segments:  # Vietnamese words come through untouched
+        kept = [w for w in seg.commit.text.split() if w not in ("meeting", "team")]
+        assert all(w in seg.translation.split() for w in kept)
+    assert all(s.commit.latency >= 0 for s in view.segments)
+
+
+def test_speech_translation_sends_each_commits_own_audio():
+    """The E2E translation stream cuts each commit's audio (plus a margin) out of the stream history."""
+    from modeling.e2e.decode import E2ETranslator
+    from modeling.e2e.model import build_offline
+    from modeling.streaming.online import Commit
+    from modeling.streaming.translation import TranslationStream, speech_translation
+
+    e2e = E2ETranslator(*build_offline(["mình có một meeting"] * 5, vocab_size=120, layers=1))
+    seen = []
+    run = e2e.run
+    e2e.run = lambda arrays, task: seen.append(([len(a) for a in arrays], task)) or run(arrays, task)
+    stream = TranslationStream(speech_translation(e2e, margin=0.2), history_seconds=4.0)
+    stream.feed(np.zeros(6 * SR, dtype=np.float32))  # the history keeps the last 4 s: stream time 2–6 s
+    out = stream([Commit("meeting", "en", 3.0, 3.5, 0.2), Commit("cũ", "vi", 0.5, 1.0, 0.2)])
+    assert seen == [([int(0.9 * SR)], "st")]  # 2.8–3.7 s; the commit older than the history is skipped
+    assert out[1].translation == "" and isinstance(out[0].translation, str)

@@ -51,17 +51,25 @@ def silero_regions():
     return SileroVAD(path).speech_regions if path else None
 
 
-def transcribe_stream(samples: np.ndarray, model: str, *, chunk: float = 0.5, languages=("vi", "en"),
-                      realtime: bool = False, vad: bool = True, on_update=None) -> list[Segment]:
+def online_processor(model: str, *, languages=("vi", "en"), vad: bool = True, padding: bool = True, clock=None):
+    """The streaming stack on a Whisper model: bilingual backend, silero VAD, universal padding."""
     from ..whisper.model import load
     from .online import OnlineProcessor
+    from .padding import universal_padding
     from .whisper_backend import WhisperBackend
 
     backend = WhisperBackend(*load(model))
+    return OnlineProcessor(backend, languages=tuple(languages), trim_seconds=min(15.0, backend.window - 1.0),
+                           vad=silero_regions() if vad else None, padding=universal_padding() if padding else None,
+                           clock=clock)
+
+
+def transcribe_stream(samples: np.ndarray, model: str, *, chunk: float = 0.5, languages=("vi", "en"),
+                      realtime: bool = False, vad: bool = True, padding: bool = True, on_update=None,
+                      processor=None) -> list[Segment]:
     start = time.perf_counter()
-    proc = OnlineProcessor(backend, languages=tuple(languages), trim_seconds=min(15.0, backend.window - 1.0),
-                           vad=silero_regions() if vad else None,
-                           clock=(lambda: time.perf_counter() - start) if realtime else None)
+    proc = processor or online_processor(model, languages=languages, vad=vad, padding=padding,
+                                         clock=(lambda: time.perf_counter() - start) if realtime else None)
     step = int(chunk * SAMPLE_RATE)
     segments: list[Segment] = []
     for i in range(0, len(samples), step):

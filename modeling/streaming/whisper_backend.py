@@ -55,21 +55,25 @@ class WhisperBackend:
         return Decoded(words, {lang: float(p) for lang, p in zip(t.languages, probs[0].tolist())})
 
     def _words(self, seq: list[int], stamps: list[float] | None, duration: float) -> list[Word]:
+        """Tokens grouped into words at byte-level word starts (``Ġ``), each word decoded whole: a Vietnamese
+        letter often spans two byte tokens, and decoding tokens one by one would print U+FFFD."""
         special = set(self.tok.all_special_ids)
-        words: list[Word] = []
+        last_text_id = self.tok.convert_tokens_to_ids("<|notimestamps|>")
+        groups: list[tuple[list[int], float, float]] = []
         for i, tid in enumerate(seq):
-            if tid in special or tid > self.tok.convert_tokens_to_ids("<|notimestamps|>"):
+            if tid in special or tid > last_text_id:
                 continue
-            piece = self.tok.decode([tid])
             start = stamps[i] if stamps else 0.0
             end = stamps[i + 1] if stamps and i + 1 < len(stamps) else start
-            if piece.startswith(" ") or not words:
-                if piece.strip():
-                    words.append(Word(start, end, piece.strip()))
+            if self.tok.convert_ids_to_tokens(tid).startswith("Ġ") or not groups:
+                groups.append(([tid], start, end))
             else:
-                words[-1].text += piece
-                words[-1].end = end
-        for w in words:  # keep times inside the window and ordered
-            w.start = min(max(0.0, w.start), duration)
-            w.end = min(max(w.start, w.end), duration)
+                ids, s, _ = groups[-1]
+                groups[-1] = (ids + [tid], s, end)
+        words: list[Word] = []
+        for ids, start, end in groups:
+            text = self.tok.decode(ids).strip()
+            if text:
+                start = min(max(0.0, start), duration)
+                words.append(Word(start, min(max(start, end), duration), text))
         return words
