@@ -247,30 +247,36 @@ class CompareHandlers:
             raise MediaError(f"{Path(path).name}: no such file")
         if Path(path).stat().st_size == 0:
             raise MediaError(f"{Path(path).name}: empty file")
-        return read_clip(path, max_seconds=self.config.max_clip_seconds)
+        try:
+            return read_clip(path, max_seconds=self.config.max_clip_seconds)
+        except MediaError as exc:  # name the file as the visitor knows it, not Gradio's upload path
+            raise MediaError(str(exc).replace(str(path), Path(path).name)) from None
 
     def run_system(self, system: str, audio: np.ndarray) -> SystemResult:
-        c = self.config
-        name = {"Whisper (off-the-shelf)": c.baseline, "VECS Whisper": c.whisper, "E2E": c.e2e,
-                "Cascade": f"{c.whisper} + {c.mt}"}[system]
+        """One system on the clip; its latency is inference only (a model is loaded once, on first use)."""
+        c, m = self.config, self.models
+        name = {SYSTEMS[0]: c.baseline, SYSTEMS[1]: c.whisper, SYSTEMS[2]: c.e2e, SYSTEMS[3]: f"{c.whisper} + {c.mt}"}[system]
         result = SystemResult(system, name)
-        t0 = time.perf_counter()
         try:
-            if system in ("Whisper (off-the-shelf)", "VECS Whisper"):
-                result.transcript = self.models.whisper(c.baseline if system.startswith("Whisper") else c.whisper) \
-                    .transcribe([audio])[0].text
+            if system in SYSTEMS[:2]:
+                asr = m.whisper(name)
+                t0 = time.perf_counter()
+                result.transcript = asr.transcribe([audio])[0].text
             elif system == "E2E":
-                e2e = self.models.e2e(c.e2e)
+                e2e = m.e2e(c.e2e)
+                t0 = time.perf_counter()
                 result.transcript = e2e.run([audio], "asr")[0].text
                 result.translation = e2e.run([audio], "st")[0].text
             else:
                 from modeling.cascade import Cascade
 
-                out = Cascade(self.models.whisper(c.whisper), self.models.mt(c.mt), "spans").run([audio])[0]
+                cascade = Cascade(m.whisper(c.whisper), m.mt(c.mt), "spans")
+                t0 = time.perf_counter()
+                out = cascade.run([audio])[0]
                 result.transcript, result.translation = out.transcript, out.translation
+            result.seconds = time.perf_counter() - t0
         except ModelError as exc:
             result.error = str(exc)
-        result.seconds = time.perf_counter() - t0
         return result
 
     @GPU
@@ -329,6 +335,7 @@ class DatasetView:
 
     def __init__(self, config: SpaceConfig) -> None:
         self.config = config
+        self.config_name = config.dataset_config
         self.samples: list = []
         self.error = ""
         self.report: dict = {}
@@ -343,14 +350,17 @@ class DatasetView:
             self._loaded = True
             from modeling.data import DataError, load_split
 
+            self.report, self.figures = self._report()
+            configs = list((self.report.get("configs") or {}))
+            if configs and self.config_name not in configs:  # e.g. nothing verified yet: show the pre-labels
+                self.config_name = configs[0]
             try:
-                self.samples = load_split(self.config.dataset, self.config.dataset_config, "test",
+                self.samples = load_split(self.config.dataset, self.config_name, "test",
                                           need=("transcript",), limit=self.config.examples).samples
             except DataError as exc:
                 self.error = str(exc)
             except Exception as exc:  # the Hub unreachable, a bad folder: the tab says why
                 self.error = f"dataset {self.config.dataset!r} cannot be loaded: {str(exc).splitlines()[0][:200]}"
-            self.report, self.figures = self._report()
 
     def _report(self) -> tuple[dict, list[str]]:
         names = ["export_report.json", "images/duration_histogram.png", "images/cmi_histogram.png"]
@@ -393,8 +403,8 @@ class DatasetView:
         self.load()
         if self.error and not self.report:
             return f"**{self.error}**"
-        lines = [f"**{self.config.dataset}** — config `{self.config.dataset_config}`", ""]
-        cfg = (self.report.get("configs") or {}).get(self.config.dataset_config) or {}
+        lines = [f"**{self.config.dataset}** — config `{self.config_name}`", ""]
+        cfg = (self.report.get("configs") or {}).get(self.config_name) or {}
         splits = cfg.get("splits") or {}
         if splits:
             lines += ["| split | hours | segments | videos | mean CMI | code-switched |", "|---|---|---|---|---|---|"]
@@ -430,11 +440,12 @@ def build_demo(config: SpaceConfig | None = None) -> gr.Blocks:
             latency = gr.Markdown("press Record and speak", elem_id="live-latency")
             gr.Markdown(f"Streams stop after {config.stream_seconds} s. Model: `{config.whisper}`, languages "
                         f"{' + '.join(config.pair)}, translation: {config.live_translation}.")
-            mic.start_recording(live.start, None, [session, transcript, translation, latency])
+            mic.start_recording(live.start, None, [session, transcript, translation, latency], show_progress="hidden")
             mic.stream(live.stream, [mic, session], [session, transcript, translation, latency],
                        stream_every=config.stream_every, time_limit=config.stream_seconds,
                        concurrency_limit=config.concurrency, concurrency_id="models", show_progress="hidden")
-            mic.stop_recording(live.stop, [session], [session, transcript, translation, latency])
+            mic.stop_recording(live.stop, [session], [session, transcript, translation, latency],
+                               show_progress="hidden")
 
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
@@ -460,7 +471,7 @@ def build_demo(config: SpaceConfig | None = None) -> gr.Blocks:
 
         with gr.Tab("Dataset", id="dataset") as dataset_tab:
             stats = gr.Markdown()
-            figures = gr.Gallery(label="Duration and code-mixing", columns=2, height=320)
+            figures = gr.Gallery(label="Duration and code-mixing", columns=2, height=360, object_fit="contain")
             rows = gr.Dataframe(headers=["id", "seconds", "transcript", "translation"], interactive=False,
                                 wrap=True, elem_id="dataset-rows")
             player = gr.Audio(label="Example", interactive=False)

@@ -179,16 +179,12 @@ def test_annotator_cannot_reach_another_workspace(labeled, argilla_server):
     assert secret not in names
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
-
-
 def test_annotator_in_the_browser(labeled, argilla_server):
     """Chromium: sign in as an annotator, open the dataset, play the clip, correct a suggestion, submit;
     the pull sees it. Screenshots are kept in test-artifacts/."""
     import shutil
 
-    from conftest import ARTIFACTS
+    from conftest import ARTIFACTS, CHROMIUM_ARGS
 
     chromium = shutil.which("chromium")
     if chromium is None:
