@@ -88,6 +88,33 @@ def register(app: typer.Typer) -> None:
         err.print(f"{report.verified} verified, {report.discarded} discarded, {report.unchanged} unchanged, "
                   f"{report.unknown} not in this store; {report.chunks_verified} chunks now fully verified")
 
+    @app.command("simulate-review")
+    def simulate_review(
+        corpus: str = typer.Option(..., "--corpus", help="A synthetic corpus folder (its truth.jsonl)."),
+        dataset: str = typer.Option("vecs-verify", "--dataset"),
+        workspace: str = typer.Option("vecs", "--workspace"),
+    ) -> None:
+        """SIMULATED annotator for the offline demo: accepts or corrects suggestions against the synthetic
+        corpus' ground truth, through the REST endpoint the Argilla UI uses. Not for real data."""
+        from pathlib import Path
+
+        from dataset_builder.config import get_settings
+
+        from .client import AnnotationError, connect
+        from .reviewer import load_truth, review, reviewer_key
+
+        truth_file = Path(corpus) / "truth.jsonl"
+        if not truth_file.exists():
+            _fail(AnnotationError(f"{truth_file}: no such file (the simulated reviewer needs a synthetic corpus)"))
+        try:
+            owner = connect()
+            key = reviewer_key(owner, get_settings().home, workspace)
+            report = review(str(owner.http_client.base_url), key, load_truth(Path(corpus)), dataset=dataset, workspace_name=workspace)
+        except AnnotationError as exc:
+            _fail(exc)
+        err.print(f"simulated review: {report.accepted} accepted, {report.corrected} corrected, "
+                  f"{report.discarded} discarded")
+
     @users_app.command("add")
     def users_add(
         name: str = typer.Argument(..., help="Username."),

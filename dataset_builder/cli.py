@@ -302,15 +302,22 @@ def export_cmd(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for the demo's corpus and factory home."),
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo makes."),
     videos: int = typer.Option(4, "--videos", min=1),
-    minutes: float = typer.Option(6.0, "--minutes", min=0.1),
+    minutes: float = typer.Option(6.0, "--minutes", min=0.1, help="Minutes of audio per synthetic video."),
     seed: int = typer.Option(7, "--seed"),
+    whisper_minutes: float = typer.Option(8.0, "--whisper-minutes", min=0.05, help="Whisper training budget."),
+    e2e_minutes: float = typer.Option(4.0, "--e2e-minutes", min=0.05, help="E2E training budget."),
+    mt_minutes: float = typer.Option(1.5, "--mt-minutes", min=0.05, help="MT training budget."),
+    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Train this many steps only (0: the budgets)."),
+    eval_limit: int = typer.Option(0, "--eval-limit", min=0, help="Evaluate on this many test segments (0: all)."),
 ) -> None:
-    """Run the factory end to end offline on a synthetic corpus (each step skips what is done)."""
-    from .demo import run_demo
+    """Run the whole factory offline on a synthetic corpus: synthesize → ingest → pre-label → Argilla →
+    simulated review → pull → export → train Whisper, E2E, MT → evaluate → cards (each step skips what is done)."""
+    from .demo import DemoOptions, run_demo
 
-    run_demo(out, videos, minutes, seed, err)
+    run_demo(out, DemoOptions(videos, minutes, seed, whisper_minutes, e2e_minutes, mt_minutes, max_steps,
+                              eval_limit), err)
 
 
 from annotation.cli import argilla_app  # noqa: E402 - typer, rich only; the rest loads per command
@@ -358,6 +365,8 @@ def transcribe_cmd(
     chunk: float = typer.Option(0.5, "--chunk", min=0.1, max=2.0, help="Seconds per chunk when streaming."),
     languages: str = typer.Option("vi,en", "--languages", help="The language pair (bilingual mode)."),
     realtime: bool = typer.Option(False, "--realtime", help="Stream at the speed of the audio."),
+    translate: Optional[str] = typer.Option(None, "--translate", help="Streaming: translate each commit to "
+                                            "Vietnamese with this MT or E2E model (repo id or folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of text."),
 ) -> None:
     """Transcribe code-switched speech, offline or streaming (LocalAgreement-2, bilingual language tags)."""
@@ -371,8 +380,12 @@ def transcribe_cmd(
         raise typer.Exit(2)
     try:
         samples = read_clip(str(audio))
-        segments = (transcribe_stream(samples, model, chunk=chunk, languages=pair, realtime=realtime) if stream
-                    else transcribe_offline(samples, model))
+        if translate and not stream:
+            err.print("[red]error:[/red] --translate needs --stream (offline translation: vecs evaluate --task st)",
+                      highlight=False)
+            raise typer.Exit(2)
+        segments = (transcribe_stream(samples, model, chunk=chunk, languages=pair, realtime=realtime,
+                                      translate=translate) if stream else transcribe_offline(samples, model))
     except (MediaError, ModelError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)
@@ -383,6 +396,8 @@ def transcribe_cmd(
             lat = f"  (+{seg.latency:.2f} s)" if seg.latency is not None else ""
             out.print(f"[{seg.start:7.2f}–{seg.end:7.2f}] {seg.language}: {seg.text}{lat}", highlight=False,
                       soft_wrap=True)
+            if seg.translation:
+                out.print(f"{'':18}→ {seg.translation}", highlight=False, soft_wrap=True)
 
 
 @app.command("evaluate")

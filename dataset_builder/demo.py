@@ -1,5 +1,6 @@
-"""``vecs demo``: the factory end to end, offline, on a synthetic corpus. Every step skips what is done,
-so a second run (or a run after an interruption) picks up where the last one stopped."""
+"""``vecs demo``: the factory end to end, offline, on a synthetic corpus — synthesize, ingest, pre-label, Argilla,
+a simulated review, pull, export, train Whisper / E2E / MT, evaluate, cards. Every step skips what is done, so a
+second run (or a run after an interruption) picks up where the last one stopped."""
 from __future__ import annotations
 
 import json
@@ -20,25 +21,47 @@ class Step:
     run: Callable[[], None]
 
 
+@dataclass
+class DemoOptions:
+    videos: int = 4
+    minutes: float = 6.0
+    seed: int = 7
+    whisper_minutes: float = 8.0  # training budgets (wall time); the demo's 30-minute promise rests on them
+    e2e_minutes: float = 4.0
+    mt_minutes: float = 1.5
+    max_steps: int = 0  # > 0: a few steps only (the CI test)
+    eval_limit: int = 0  # > 0: evaluate on this many test segments
+
+
 def _vecs(*args: str, env: dict) -> None:
     proc = subprocess.run([sys.executable, "-m", "dataset_builder.cli", *args], env=env)
     if proc.returncode != 0:
         raise SystemExit(f"demo: 'vecs {' '.join(args)}' failed (exit {proc.returncode})")
 
 
-def run_demo(out: Path, videos: int, minutes: float, seed: int, console: Console) -> None:
+def _train_args(opts: DemoOptions, minutes: float, out: Path, export: Path, **extra) -> list[str]:
+    steps = opts.max_steps or 100_000  # the time budget stops it; the schedule decays over ~the budget
+    every = max(1, opts.max_steps) if opts.max_steps else 100_000
+    args = {"output_dir": out, "dataset": export, "dataset_config": "verified", "max_train_minutes": minutes,
+            "max_steps": steps, "eval_steps": every, "save_steps": every, "logging_steps": 10,
+            "max_eval_samples": 24, "progress": True, **extra}
+    return [x for k, v in args.items() for x in (f"--{k}", str(v))]
+
+
+def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
     out = out.resolve()
-    corpus = out / "corpus"
-    home = out / "vecs_home"
-    env = {**os.environ, "VECS_HOME": str(home)}
+    corpus, home, export = out / "corpus", out / "vecs_home", out / "export"
+    models, evals = out / "models", out / "eval"
+    env = {**os.environ, "VECS_HOME": str(home), "TOKENIZERS_PARALLELISM": "false"}
     env.pop("VECS_DB_URL", None)
+    where: dict = {}
 
     def synth() -> None:
         if (corpus / "videos.json").exists():
             console.print("  corpus exists, skipped")
             return
-        _vecs("synth", str(corpus), "--videos", str(videos), "--minutes", str(minutes), "--seed", str(seed),
-              "--channels", "2", "--jobs", "2", env=env)
+        _vecs("synth", str(corpus), "--videos", str(opts.videos), "--minutes", str(opts.minutes), "--seed",
+              str(opts.seed), "--channels", "2", "--jobs", "2", env=env)
 
     def ingest() -> None:
         _vecs("ingest", corpus.as_uri(), "--jobs", "2", env=env)  # through yt-dlp, as a URL
@@ -54,33 +77,146 @@ def run_demo(out: Path, videos: int, minutes: float, seed: int, console: Console
             port = launcher.free_port()
         info = launcher.serve(home, port=port)  # finds it running on a re-run
         env["ARGILLA_API_URL"], env["ARGILLA_API_KEY"] = info.url, info.api_key
+        where["argilla"] = info.url
         _vecs("argilla", "push", "--workspace", "vecs", "--create-workspace", "--double-check", "0.05",
               "--audio-base-url", info.audio_url, env=env)
-        console.print(f"  Argilla: {info.url} (owner credentials in {home / 'argilla' / 'owner.json'})")
 
-    def status() -> None:
-        _vecs("status", "--videos", env=env)
+    def review() -> None:
+        console.print("  [yellow]SIMULATED annotator[/yellow]: corrects suggestions to the synthetic ground truth "
+                      "through Argilla's REST API (real data needs people)")
+        _vecs("argilla", "simulate-review", "--corpus", str(corpus), env=env)
+        _vecs("argilla", "pull", env=env)
+
+    def export_() -> None:
+        if (export / "export_report.json").exists() and (export / "export_report.json").stat().st_mtime > \
+                (home / "factory.db").stat().st_mtime:
+            console.print("  export is newer than the store, skipped")
+            return
+        _vecs("export", str(export), "--config", "all", "--splits", "60/20/20", env=env)
+
+    def train_whisper() -> None:
+        _vecs("train", "whisper", *_train_args(
+            opts, opts.whisper_minutes, models / "whisper", export, model_name_or_path="scratch",
+            scratch_d_model=192, scratch_encoder_layers=3, scratch_decoder_layers=2, input_seconds=8.0,
+            ctc_weight=0.3, per_device_train_batch_size=16, learning_rate=1.5e-3, warmup_steps=50), env=env)
+
+    def train_e2e() -> None:
+        _vecs("train", "e2e", *_train_args(
+            opts, opts.e2e_minutes, models / "e2e", export, encoder_name_or_path="scratch",
+            per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50, max_seconds=8.0), env=env)
+
+    def train_mt() -> None:
+        _vecs("train", "mt", *_train_args(
+            opts, opts.mt_minutes, models / "mt", export, model_name_or_path="scratch",
+            per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50), env=env)
+
+    def evaluate() -> None:
+        limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
+        common = ["--dataset", str(export), "--config", "verified", *limit]
+        for name in ("whisper", "e2e"):
+            if not (evals / name / "metrics.json").exists():
+                _vecs("evaluate", "--model", str(models / name / "best"), "--out", str(evals / name), *common, env=env)
+        if not (evals / "st" / "metrics.json").exists():
+            _vecs("evaluate", "--task", "st", "--model", str(models / "e2e" / "best"), "--asr-model",
+                  str(models / "whisper" / "best"), "--mt-model", str(models / "mt" / "best"), "--out",
+                  str(evals / "st"), *common, env=env)
+        model_figures(evals)
+
+    def cards() -> None:
+        render_cards(models, evals)
 
     steps = [
         Step("synthesize a code-switched corpus (espeak-ng)", synth),
         Step("ingest through yt-dlp (file://) into exact 300 s + 5 s chunks", ingest),
         Step("pre-label from captions (offline engine)", prelabel),
         Step("start a local Argilla and push the segments for verification", argilla),
-        Step("factory status", status),
+        Step("simulated review in Argilla, then pull the verified answers", review),
+        Step("export both configs (video-disjoint splits, Parquet, card, figures)", export_),
+        Step("train a small Whisper from scratch (hybrid CTC/attention)", train_whisper),
+        Step("train a small E2E model (wav2vec2 + mBART, both tasks in one pass)", train_e2e),
+        Step("train the cascade's MT model", train_mt),
+        Step("evaluate: ASR and speech-translation tables, plots", evaluate),
+        Step("render the model cards with the test results", cards),
     ]
     t_all = time.perf_counter()
+    timings = {}
     for i, step in enumerate(steps, 1):
         console.rule(f"[bold]{i}/{len(steps)} {step.name}")
         t0 = time.perf_counter()
         step.run()
-        console.print(f"  [dim]{time.perf_counter() - t0:.1f} s[/dim]")
-    meta = json.loads((corpus / "videos.json").read_text(encoding="utf-8"))
+        timings[step.name] = round(time.perf_counter() - t0, 1)
+        console.print(f"  [dim]{timings[step.name]:.1f} s[/dim]")
+    summary = summarize(out, evals, timings, time.perf_counter() - t_all)
+    print_summary(console, out, home, export, models, evals, summary, where.get("argilla"))
+    return summary
+
+
+def model_figures(evals: Path) -> None:
+    """Per-model bars: WER/CER of both ASR models, BLEU/chrF of the three speech-translation systems."""
+    from modeling.plots import bars
+
+    asr = {name: json.loads((evals / name / "metrics.json").read_text()) for name in ("whisper", "e2e")
+           if (evals / name / "metrics.json").exists()}
+    bars({n: {"WER": m["wer"], "CER": m["cer"]} for n, m in asr.items()}, evals / "asr_scores.png",
+         title="ASR on the test split (lower is better)")
+
+
+def render_cards(models: Path, evals: Path) -> None:
+    """The trainers' cards, rendered again with the test split's scores and the evaluation figures."""
+    from modeling.cards import render_e2e_card, render_whisper_card
+    from modeling.e2e.train import E2ETrainingArguments
+    from modeling.whisper.train import WhisperTrainingArguments
+
+    for name, args_cls, render in (("whisper", WhisperTrainingArguments, render_whisper_card),
+                                   ("e2e", E2ETrainingArguments, render_e2e_card)):
+        run = models / name
+        results = json.loads((run / "train_results.json").read_text())
+        args = args_cls(**results["args"])
+        metrics = json.loads((evals / name / "metrics.json").read_text())
+        scatter = evals / name / "length_scatter.png"
+        if scatter.exists():
+            (run / "length_scatter.png").write_bytes(scatter.read_bytes())
+        if name == "e2e" and (evals / "st" / "metrics.json").exists():
+            st = json.loads((evals / "st" / "metrics.json").read_text())
+            e2e_st = st.get("systems", {}).get("e2e", {})
+            metrics = {**metrics, **{k: e2e_st[k] for k in ("bleu", "chrf", "bleu_signature", "chrf_signature")
+                                     if k in e2e_st}}
+        render(run / "best", args=args, summary={k: v for k, v in results.items() if k != "history"},
+               metrics=metrics, split="test")
+
+
+def summarize(out: Path, evals: Path, timings: dict, seconds: float) -> dict:
+    summary = {"seconds": round(seconds, 1), "steps": timings}
+    for name in ("whisper", "e2e", "st"):
+        path = evals / name / "metrics.json"
+        if path.exists():
+            summary[name] = json.loads(path.read_text())
+    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return summary
+
+
+def print_summary(console: Console, out: Path, home: Path, export: Path, models: Path, evals: Path, summary: dict,
+                  argilla_url: str | None) -> None:
     console.rule("[bold]done")
-    console.print(f"{len(meta['videos'])} videos, {sum(v['duration'] for v in meta['videos']) / 60:.1f} min of audio, "
-                  f"{time.perf_counter() - t_all:.0f} s in all")
-    console.print(f"corpus and ground truth: {corpus}")
-    console.print(f"factory home (state store, audio, chunks): {home}")
-    console.print(f"inspect it: VECS_HOME={home} vecs status --serve 6910")
-    console.print(f"annotate: VECS_HOME={home} ARGILLA_API_KEY=… vecs argilla users add NAME --workspace vecs, "
-                  f"sign in at the Argilla URL above; then vecs argilla pull")
-    console.print(f"stop Argilla: VECS_HOME={home} vecs argilla serve --stop")
+    console.print(f"{summary['seconds'] / 60:.1f} min in all")
+    for name in ("whisper", "e2e"):
+        m = summary.get(name)
+        if m:
+            console.print(f"  {name:8s} test WER {m['wer']:.3f}  CER {m['cer']:.3f}  English-word ER "
+                          f"{m['en_error_rate']:.3f}  loop rate {m['loop_rate']:.3f}  ({m['samples']} segments)")
+    for system, row in summary.get("st", {}).get("systems", {}).items():
+        console.print(f"  ST {system:24s} BLEU {row['bleu']:6.2f}  chrF {row['chrf']:6.2f}  "
+                      f"{row.get('latency_mean_ms', 0):.0f} ms/clip")
+    console.print(f"corpus and ground truth:   {out / 'corpus'}")
+    console.print(f"factory home:              {home}")
+    console.print(f"dataset (Hub layout):      {export}  (card: {export / 'README.md'})")
+    console.print(f"models and cards:          {models}/{{whisper,e2e,mt}}/best/README.md")
+    console.print(f"evaluation tables, plots:  {evals}  (asr_scores.png, st/st_scores.png)")
+    console.print(f"summary:                   {out / 'demo_summary.json'}")
+    if argilla_url:
+        console.print(f"Argilla UI: {argilla_url} — owner credentials in {home / 'argilla' / 'owner.json'}; "
+                      f"stop it with VECS_HOME={home} vecs argilla serve --stop")
+    console.print("the Space on these models:\n"
+                  f"  VECS_WHISPER_MODEL={models / 'whisper' / 'best'} VECS_BASELINE_MODEL={models / 'whisper' / 'best'} "
+                  f"VECS_E2E_MODEL={models / 'e2e' / 'best'} VECS_MT_MODEL={models / 'mt' / 'best'} "
+                  f"VECS_DATASET={export} python spaces/app.py   # http://127.0.0.1:7860")

@@ -169,11 +169,21 @@ def test_transcribe_cli_streams_and_refuses_bad_input(tmp_path):
     processor.save_pretrained(tmp_path / "m")
     speech = tmp_path / "speech.wav"
     sf.write(speech, np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32) * 0.1, SR)
-    ok = run_vecs("transcribe", str(speech), "--model", str(tmp_path / "m"), "--stream", "--chunk", "1.0", "--json")
+    from modeling.mt.model import build_offline as build_mt
+
+    mt, tok = build_mt(["meeting team"] * 5, vocab_size=120, d_model=32, layers=1)
+    mt.save_pretrained(tmp_path / "mt")
+    tok.save_pretrained(tmp_path / "mt")
+    ok = run_vecs("transcribe", str(speech), "--model", str(tmp_path / "m"), "--stream", "--chunk", "1.0", "--json",
+                  "--translate", str(tmp_path / "mt"))
     assert ok.returncode == 0, ok.stderr[-2000:]
     for line in ok.stdout.splitlines():  # every committed segment: text, a language of the pair, times, latency
         seg = json.loads(line)
         assert seg["language"] in ("vi", "en") and seg["start"] <= seg["end"] and seg["latency"] is not None
+        assert isinstance(seg["translation"], str)  # translated as it committed
+    nomt = run_vecs("transcribe", str(speech), "--model", str(tmp_path / "m"), "--stream", "--translate",
+                    str(tmp_path / "no-mt"))
+    assert nomt.returncode == 2 and "no-mt" in nomt.stderr and "cannot be loaded" in nomt.stderr
 
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(SR, dtype=np.float32), SR)
@@ -215,9 +225,17 @@ def test_backend_words_decode_multibyte_vietnamese_whole():
                                      decoder_layers=1)
     ids = processor.tokenizer(" mình có một meeting rất quan trọng", add_special_tokens=False).input_ids
     assert any("\ufffd" in processor.tokenizer.decode([i]) for i in ids)  # the case exists in this vocabulary
-    words = WhisperBackend(model, processor)._words(ids, [0.1 * i for i in range(len(ids) + 1)], 5.0)
+    backend = WhisperBackend(model, processor)
+    words = backend._words(ids, [0.1 * i for i in range(len(ids) + 1)], 5.0)
     assert [w.text for w in words] == "mình có một meeting rất quan trọng".split()
     assert all(a.end <= b.start + 1e-9 for a, b in zip(words, words[1:]))
+    # generate() hands back <|startofprev|> + the prompt before what it heard: the prompt is not transcript
+    tok = processor.tokenizer
+    head = list(tok.get_prompt_ids("với team")) + tok.convert_tokens_to_ids(
+        ["<|startoftranscript|>", "<|vi|>", "<|transcribe|>", "<|notimestamps|>"])
+    seq = [*head, *ids, tok.eos_token_id]
+    stamps = [0.0] * len(head) + [0.1 * i for i in range(len(ids) + 1)]
+    assert [w.text for w in backend._words(seq, stamps, 5.0)] == [w.text for w in words]
 
 
 def test_live_session_resamples_translates_each_commit_and_ends_at_its_limit():

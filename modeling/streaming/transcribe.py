@@ -21,6 +21,7 @@ class Segment:
     start: float
     end: float
     latency: float | None = None
+    translation: str | None = None
 
 
 def read_clip(path: str, max_seconds: float = MAX_SECONDS) -> np.ndarray:
@@ -65,23 +66,31 @@ def online_processor(model: str, *, languages=("vi", "en"), vad: bool = True, pa
 
 
 def transcribe_stream(samples: np.ndarray, model: str, *, chunk: float = 0.5, languages=("vi", "en"),
-                      realtime: bool = False, vad: bool = True, padding: bool = True, on_update=None,
-                      processor=None) -> list[Segment]:
+                      realtime: bool = False, vad: bool = True, padding: bool = True, translate: str | None = None,
+                      on_update=None, processor=None) -> list[Segment]:
+    """Feeds ``samples`` chunk by chunk; with ``translate`` (an MT or E2E model) each commit is translated too."""
+    from .translation import translation_stream
+
     start = time.perf_counter()
+    translation = translation_stream(translate) if translate else None
     proc = processor or online_processor(model, languages=languages, vad=vad, padding=padding,
                                          clock=(lambda: time.perf_counter() - start) if realtime else None)
     step = int(chunk * SAMPLE_RATE)
     segments: list[Segment] = []
+
+    def take(update) -> None:
+        done = translation(update.commits) if translation is not None else []
+        for i, c in enumerate(update.commits):
+            segments.append(Segment(**asdict(c), translation=done[i].translation if done else None))
+        if on_update:
+            on_update(update)
+
     for i in range(0, len(samples), step):
         if realtime:  # wait for the audio to "arrive"
             time.sleep(max(0.0, (i + step) / SAMPLE_RATE - (time.perf_counter() - start)))
         proc.insert_audio_chunk(samples[i:i + step])
-        update = proc.process_iter()
-        segments += [Segment(**asdict(c)) for c in update.commits]
-        if on_update:
-            on_update(update)
-    update = proc.finish()
-    segments += [Segment(**asdict(c)) for c in update.commits]
-    if on_update:
-        on_update(update)
+        if translation is not None:
+            translation.feed(samples[i:i + step])
+        take(proc.process_iter())
+    take(proc.finish())
     return segments

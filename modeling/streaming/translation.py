@@ -79,3 +79,17 @@ class TranslationStream:
         texts = self.translate(commits, self.history)
         spent = round(time.perf_counter() - t0, 3)
         return [TranslatedCommit(c, t, spent) for c, t in zip(commits, texts)]
+
+
+def translation_stream(model: str, *, mode: str = "spans") -> TranslationStream:
+    """A translation stream on a saved model: an E2E checkpoint translates from audio, anything else is text MT."""
+    from ..e2e.model import is_e2e
+
+    if is_e2e(model):
+        from ..e2e.decode import E2ETranslator
+        from ..e2e.model import load as load_e2e
+
+        return TranslationStream(speech_translation(E2ETranslator(*load_e2e(model))))
+    from ..mt.model import Translator, load as load_mt
+
+    return TranslationStream(text_translation(Translator(*load_mt(model)), mode))

@@ -23,8 +23,13 @@ def ensure_alignment_heads(model) -> None:
 
 
 class WhisperBackend:
-    def __init__(self, model, processor) -> None:
+    def __init__(self, model, processor, *, use_prompt: bool | None = None) -> None:
+        """``use_prompt``: carry committed text as ``<|startofprev|>`` context. OpenAI's checkpoints were trained
+        with it; a model trained here from scratch never saw it and falls silent (its generation config says
+        ``vecs_prompt_trained: false``), so by default it follows the checkpoint."""
         self.transcriber = WhisperTranscriber(model, processor, languages=("vi", "en"))
+        self.use_prompt = (getattr(model.generation_config, "vecs_prompt_trained", True) if use_prompt is None
+                           else use_prompt)
         self.model, self.tok = self.transcriber.model, processor.tokenizer
         ensure_alignment_heads(self.model)
         self.window = self.transcriber.window
@@ -36,11 +41,11 @@ class WhisperBackend:
             t.languages = tuple(languages)
             t.lang_ids = [self.tok.convert_tokens_to_ids(f"<|{lang}|>") for lang in languages]
         audio = audio[-int(self.window * SAMPLE_RATE):]
-        features, _ = t._features([audio], long_form=False)
+        features, mask = t._features([audio], long_form=False)
         langs, probs = t.detect_language(features)
-        kwargs = {}
+        kwargs = {"attention_mask": mask}  # token timestamps (DTW) over the audio, not the padded window
         prompt_ids = None
-        if prompt.strip():
+        if prompt.strip() and self.use_prompt:
             prompt_ids = torch.tensor(self.tok.get_prompt_ids(prompt.strip()[-200:]), device=t.device)
             kwargs["prompt_ids"] = prompt_ids
         out = self.model.generate(
@@ -57,6 +62,10 @@ class WhisperBackend:
     def _words(self, seq: list[int], stamps: list[float] | None, duration: float) -> list[Word]:
         """Tokens grouped into words at byte-level word starts (``Ġ``), each word decoded whole: a Vietnamese
         letter often spans two byte tokens, and decoding tokens one by one would print U+FFFD."""
+        sot = self.tok.convert_tokens_to_ids("<|startoftranscript|>")
+        if sot in seq:  # generate() returns <|startofprev|> + the prompt first: that text is not heard here
+            first = len(seq) - seq[::-1].index(sot)
+            seq, stamps = seq[first:], (stamps[first:] if stamps else stamps)
         special = set(self.tok.all_special_ids)
         last_text_id = self.tok.convert_tokens_to_ids("<|notimestamps|>")
         groups: list[tuple[list[int], float, float]] = []

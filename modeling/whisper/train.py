@@ -83,6 +83,8 @@ class WhisperTask(TrainingTask):
         # A bound for generation learned from the data: the densest labels, with a margin.
         rates = [len(self.collator.text_ids(s.transcript)) / max(s.duration, 0.5) for s in train_data.samples]
         model.generation_config.vecs_tokens_per_second = round(float(np.percentile(rates, 99)) * 1.25 + 1.0, 2)
+        if args.model_name_or_path == "scratch":  # it never sees <|startofprev|>: streaming must not prompt it
+            model.generation_config.vecs_prompt_trained = False
         return WhisperWithCTC(model, args.ctc_weight)
 
     def collate(self, pairs: list) -> dict:

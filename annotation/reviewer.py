@@ -1,0 +1,117 @@
+"""A **simulated** annotator for the offline demo: it stands in for a person so the factory runs end to end.
+
+It signs in as its own Argilla user (``simulated-reviewer``, role annotator), reads the records and their
+suggestions the way the UI does, and submits through the endpoint the UI posts to
+(``POST /api/v1/records/{id}/responses``). It knows the synthetic corpus' ground truth (``truth.jsonl``): a suggestion
+that matches the truth is accepted as is, one that does not is corrected to the truth (text, translation and the
+boundaries), and a record over no true utterance is discarded as ``no_speech``. Real data needs real people.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from modeling.text import clean_text
+
+from .client import AnnotationError
+
+REVIEWER = "simulated-reviewer"
+
+
+@dataclass
+class ReviewReport:
+    accepted: int = 0
+    corrected: int = 0
+    discarded: int = 0
+
+
+def load_truth(corpus: Path) -> dict[str, list[dict]]:
+    by_video: dict[str, list[dict]] = {}
+    for line in (Path(corpus) / "truth.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            u = json.loads(line)
+            by_video.setdefault(u["video_id"], []).append(u)
+    return by_video
+
+
+def match(utterances: list[dict], start: float, end: float, min_overlap: float = 0.5) -> dict | None:
+    """The true utterance covering most of [start, end), if it covers at least ``min_overlap`` of either."""
+    best, best_overlap = None, 0.0
+    for u in utterances:
+        overlap = min(end, u["end"]) - max(start, u["start"])
+        if overlap > best_overlap:
+            best, best_overlap = u, overlap
+    if best is None or best_overlap < min_overlap * min(end - start, best["end"] - best["start"]):
+        return None
+    return best
+
+
+def reviewer_key(client, home: Path, workspace_name: str) -> str:
+    """The simulated reviewer's API key: created once (as an annotator of ``workspace_name``), kept owner-only."""
+    from dataset_builder.atomic import write_text_atomic
+
+    from .team import add_user
+
+    path = Path(home) / "argilla" / f"{REVIEWER}.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))["api_key"]
+    user = add_user(client, REVIEWER, "annotator", workspace_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps({"username": user.username, "api_key": user.api_key}) + "\n")
+    path.chmod(0o600)
+    return user.api_key
+
+
+def review(api_url: str, api_key: str, truth: dict[str, list[dict]], *, dataset: str = "vecs-verify",
+           workspace_name: str = "vecs", progress: bool = True) -> ReviewReport:
+    from tqdm.auto import tqdm
+
+    from .client import connect
+
+    client = connect(api_url, api_key)  # signed in as the reviewer, not the owner
+    ds = client.datasets(name=dataset, workspace=workspace_name)
+    if ds is None:
+        raise AnnotationError(f"dataset {dataset!r} not found in workspace {workspace_name!r} for {REVIEWER}")
+    report = ReviewReport()
+    http = client.http_client
+    pending = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
+                                    "values": ["pending"]}]}}
+    questions = {q["id"]: q["name"] for q in http.get(f"/api/v1/datasets/{ds.id}/questions").json()["items"]}
+    bar = tqdm(desc="simulated review", unit="record", disable=not progress)
+    while True:  # the annotator's queue, as the UI reads it: answered records leave it
+        page = http.post(f"/api/v1/me/datasets/{ds.id}/records/search", json=pending,
+                         params={"include": "suggestions", "limit": 100})
+        if page.status_code >= 400:
+            raise AnnotationError(f"dataset {dataset!r}: the review queue cannot be read ({page.status_code})")
+        items = [item["record"] for item in page.json()["items"]]
+        if not items:
+            break
+        bar.total = bar.n + page.json().get("total", len(items))
+        for record in items:
+            suggested = {questions.get(s["question_id"]): s["value"] for s in record.get("suggestions") or []}
+            meta = record.get("metadata") or {}
+            start = float(meta["start"])
+            u = match(truth.get(meta["video_id"], []), start, start + float(meta["duration"]))
+            if u is None:
+                body = {"values": {"quality": {"value": "no_speech"}}, "status": "discarded"}
+            else:
+                body = {"values": {"transcript": {"value": u["transcript"]},
+                                   "translation": {"value": u.get("translation") or u["transcript"]},
+                                   "quality": {"value": "ok"},
+                                   "corrected_start": {"value": f"{u['start']:.3f}"},
+                                   "corrected_end": {"value": f"{u['end']:.3f}"}},
+                        "status": "submitted"}
+            resp = http.post(f"/api/v1/records/{record['id']}/responses", json=body)
+            if resp.status_code >= 400:
+                raise AnnotationError(f"record {record.get('external_id')}: response refused "
+                                      f"({resp.status_code}: {resp.text[:200]})")
+            if u is None:
+                report.discarded += 1
+            elif clean_text(suggested.get("transcript")) == clean_text(u["transcript"]):
+                report.accepted += 1
+            else:
+                report.corrected += 1
+            bar.update()
+    bar.close()
+    return report
