@@ -94,18 +94,30 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
             return
         _vecs("export", str(export), "--config", "all", "--splits", "60/20/20", env=env)
 
+    def trained(name: str) -> bool:
+        done = (models / name / "train_results.json").exists() and (models / name / "best").is_dir()
+        if done:
+            console.print(f"  {models / name / 'best'} exists, skipped (delete the folder to train again)")
+        return done
+
     def train_whisper() -> None:
+        if trained("whisper"):
+            return
         _vecs("train", "whisper", *_train_args(
             opts, opts.whisper_minutes, models / "whisper", export, model_name_or_path="scratch",
             scratch_d_model=192, scratch_encoder_layers=3, scratch_decoder_layers=2, input_seconds=8.0,
             ctc_weight=0.3, per_device_train_batch_size=16, learning_rate=1.5e-3, warmup_steps=50), env=env)
 
     def train_e2e() -> None:
+        if trained("e2e"):
+            return
         _vecs("train", "e2e", *_train_args(
             opts, opts.e2e_minutes, models / "e2e", export, encoder_name_or_path="scratch",
             per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50, max_seconds=8.0), env=env)
 
     def train_mt() -> None:
+        if trained("mt"):
+            return
         _vecs("train", "mt", *_train_args(
             opts, opts.mt_minutes, models / "mt", export, model_name_or_path="scratch",
             per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50), env=env)

@@ -154,7 +154,8 @@ def run_training(task: TrainingTask) -> dict:
     t_start = time.perf_counter()
     deadline = t_start + 60 * args.max_train_minutes if args.max_train_minutes else None
     samples_seen, train_seconds = 0, 0.0  # training work only: evaluation and checkpoints excluded
-    bar = tqdm(total=total, initial=state["step"], desc=f"train {task.name}",
+    # a time budget ends the run before the schedule does: show the budget left, not a step ETA
+    bar = tqdm(total=None if deadline else total, initial=state["step"], desc=f"train {task.name}",
                disable=not (args.progress and accelerator.is_main_process))
     running: list[float] = []
     while state["step"] < total:
@@ -200,7 +201,8 @@ def run_training(task: TrainingTask) -> dict:
                 entry = {"step": step, "loss": round(sum(running) / len(running), 4),
                          **{k: round(float(v), 4) for k, v in parts.items()}, "lr": scheduler.get_last_lr()[0]}
                 state["history"].append(entry)
-                bar.set_postfix(loss=entry["loss"])
+                budget = {"budget_left": f"{max(0.0, deadline - time.perf_counter()) / 60:.1f} min"} if deadline else {}
+                bar.set_postfix(loss=entry["loss"], **budget)
                 running = []
             if step % args.eval_steps == 0 or step == total:
                 scores = task.evaluate(accelerator.unwrap_model(net), eval_data)

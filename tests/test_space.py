@@ -159,7 +159,7 @@ def space(models, small_export, tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "VECS_WHISPER_MODEL": models["whisper"], "VECS_BASELINE_MODEL": models["baseline"],
            "VECS_E2E_MODEL": models["e2e"], "VECS_MT_MODEL": models["mt"], "VECS_DATASET": str(small_export),
-           "VECS_STREAM_SECONDS": "60", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "VECS_STREAM_SECONDS": "60", "VECS_MAX_UPLOAD": "1mb", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     log = tmp_path_factory.mktemp("space-log") / "app.log"
     with open(log, "wb") as fh:
@@ -251,11 +251,20 @@ def test_compare_and_dataset_tabs_in_chromium(space, clip, tmp_path):
         page.wait_for_selector(".toast-body", timeout=30000)
         toast = page.inner_text(".toast-body")
         page.screenshot(path=str(shots / "5-compare-bad-input.png"), full_page=True)
+        big = tmp_path / "long.wav"  # 70 s of noise, 2.2 MB: over the 1 MB upload limit
+        sf.write(big, np.random.default_rng(0).standard_normal(70 * SR).astype(np.float32) * 0.1, SR)
+        page.click("#compare-audio button[aria-label='Clear']")
+        page.locator("#compare-audio input[type=file]").set_input_files(str(big))
+        page.wait_for_function("[...document.querySelectorAll('.toast-body')].some(t => /1 ?MB|1mb|too large|exceed/i"
+                               ".test(t.innerText))", timeout=30000)
+        limit_toast = [t for t in page.locator(".toast-body").all_inner_texts() if "bad.wav" not in t]
+        page.screenshot(path=str(shots / "6-compare-upload-limit.png"), full_page=True)
         page.get_by_role("tab", name="Dataset").click()
         page.wait_for_function("document.querySelectorAll('#dataset-rows tbody tr').length > 0", timeout=60000)
         body = page.inner_text("body")
-        page.screenshot(path=str(shots / "6-dataset.png"), full_page=True)
+        page.screenshot(path=str(shots / "7-dataset.png"), full_page=True)
         browser.close()
     assert systems == ["VECS Whisper", "E2E"] and len(cells) == 2 and "2 systems" in status
     assert "bad.wav: cannot be decoded" in toast and "Traceback" not in toast
+    assert limit_toast and "Traceback" not in limit_toast[0]
     assert "| split |" not in body and "test" in body and "hours" in body
