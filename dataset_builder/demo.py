@@ -39,9 +39,9 @@ def _vecs(*args: str, env: dict) -> None:
         raise SystemExit(f"demo: 'vecs {' '.join(args)}' failed (exit {proc.returncode})")
 
 
-def _train_args(opts: DemoOptions, minutes: float, out: Path, export: Path, **extra) -> list[str]:
-    steps = opts.max_steps or 100_000  # the time budget stops it; the schedule decays over ~the budget
-    every = max(1, opts.max_steps) if opts.max_steps else 100_000
+def _train_args(opts: DemoOptions, minutes: float, out: Path, export: Path, eval_every: int, **extra) -> list[str]:
+    steps = opts.max_steps or 100_000  # the time budget stops it (the learning rate stays near its peak)
+    every = opts.max_steps or eval_every  # a few validation points for the curves, each ~5 s
     args = {"output_dir": out, "dataset": export, "dataset_config": "verified", "max_train_minutes": minutes,
             "max_steps": steps, "eval_steps": every, "save_steps": every, "logging_steps": 10,
             "max_eval_samples": 24, "progress": True, **extra}
@@ -104,7 +104,7 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
         if trained("whisper"):
             return
         _vecs("train", "whisper", *_train_args(
-            opts, opts.whisper_minutes, models / "whisper", export, model_name_or_path="scratch",
+            opts, opts.whisper_minutes, models / "whisper", export, 120, model_name_or_path="scratch",
             scratch_d_model=192, scratch_encoder_layers=3, scratch_decoder_layers=2, input_seconds=8.0,
             ctc_weight=0.3, per_device_train_batch_size=16, learning_rate=1.5e-3, warmup_steps=50), env=env)
 
@@ -112,14 +112,14 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
         if trained("e2e"):
             return
         _vecs("train", "e2e", *_train_args(
-            opts, opts.e2e_minutes, models / "e2e", export, encoder_name_or_path="scratch",
+            opts, opts.e2e_minutes, models / "e2e", export, 200, encoder_name_or_path="scratch",
             per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50, max_seconds=8.0), env=env)
 
     def train_mt() -> None:
         if trained("mt"):
             return
         _vecs("train", "mt", *_train_args(
-            opts, opts.mt_minutes, models / "mt", export, model_name_or_path="scratch",
+            opts, opts.mt_minutes, models / "mt", export, 500, model_name_or_path="scratch",
             per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50), env=env)
 
     def evaluate() -> None:

@@ -1,4 +1,4 @@
-"""A reduced ``make demo`` end to end (two short videos, a few training steps): every stage runs offline through
+"""A reduced ``make demo`` end to end (three short videos, a few training steps): every stage runs offline through
 the real components — yt-dlp, a real Argilla with the simulated reviewer, the export, three trainers, evaluation,
 cards — and a second run skips what is done."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_reduced_demo_runs_every_stage_and_resumes(tmp_path):
     out = tmp_path / "demo"
-    args = ("demo", "--out", str(out), "--videos", "2", "--minutes", "1.5", "--seed", "3", "--max-steps", "2",
+    args = ("demo", "--out", str(out), "--videos", "3", "--minutes", "1.5", "--seed", "3", "--max-steps", "2",
             "--eval-limit", "6", "--whisper-minutes", "1", "--e2e-minutes", "1", "--mt-minutes", "1")
     env = {"VECS_HOME": str(out / "vecs_home")}
     try:

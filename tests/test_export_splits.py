@@ -51,3 +51,11 @@ def test_leakage_check():
     check_leakage([("v1", "train"), ("v1", "train"), ("v2", "test")])
     with pytest.raises(LeakageError, match="'v1' is in both 'train' and 'test'"):
         check_leakage([("v1", "train"), ("v2", "test"), ("v1", "test")])
+
+
+def test_every_requested_split_gets_a_group_even_when_the_corpus_is_small():
+    """Three equal videos at 60/20/20: hour-balancing alone would give train two and test none."""
+    out = assign({"a": 0.1, "b": 0.1, "c": 0.1}, {"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1)
+    assert sorted(out.values()) == ["test", "train", "validation"]
+    assert set(assign({"a": 0.1, "b": 0.1}, {"train": 0.8, "validation": 0.2, "test": 0.0}).values()) == {
+        "train", "validation"}

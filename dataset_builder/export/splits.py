@@ -45,10 +45,15 @@ def assign(
     totals = {s: 0.0 for s in SPLITS}
     for key, split in out.items():
         totals[split] += hours[key]
+    used = set(out.values())
     for key in sorted((k for k in hours if k not in out), key=lambda k: stable_key(seed, k)):
         grand = sum(totals.values()) + hours[key]
-        split = max(SPLITS, key=lambda s: (ratios.get(s, 0.0) * grand - totals[s], -SPLITS.index(s))
-                    if ratios.get(s, 0.0) > 0 else (float("-inf"), 0))
+        empty = [s for s in SPLITS if ratios.get(s, 0.0) > 0 and s not in used]
+        # every split asked for gets a group first (a small corpus would otherwise have no test split)
+        split = empty[0] if empty else max(
+            SPLITS, key=lambda s: (ratios.get(s, 0.0) * grand - totals[s], -SPLITS.index(s))
+            if ratios.get(s, 0.0) > 0 else (float("-inf"), 0))
+        used.add(split)
         out[key] = split
         totals[split] += hours[key]
     return out
