@@ -125,19 +125,35 @@ CSS = """
 .vecs-error { color: #b91c1c; font-weight: 600; }
 .diff-del { background: #fee2e2; text-decoration: line-through; } .diff-ins { background: #dcfce7; }
 .diff-sub { background: #fef9c3; }
-table.vecs { border-collapse: collapse; width: 100%; } table.vecs td, table.vecs th { border: 1px solid #e5e7eb;
+table.vecs { border-collapse: collapse; width: 100%; } table.vecs td.transcript, table.vecs td.translation { width: 32%; } table.vecs td, table.vecs th { border: 1px solid #e5e7eb;
   padding: 4px 8px; vertical-align: top; text-align: left; }
 """
+
+
+EMPTY_LIVE = '<div class="vecs-live" id="live-text"></div>'
 
 
 def error_html(message: str) -> str:
     return f'<div class="vecs-error">⚠ {html.escape(message)}</div>'
 
 
+def _by_word(text: str) -> str:
+    """English words inside a segment coloured too: the segment's tag is its matrix language, the switch is
+    often one word (*mình có một <b>meeting</b>*)."""
+    from modeling.text import word_language, words
+
+    out = []
+    for token in text.split():
+        core = "".join(words(token))
+        lang = word_language(core) if core else ""
+        out.append(f'<span class="lang-{lang}">{html.escape(token)}</span>' if lang == "en" else html.escape(token))
+    return " ".join(out)
+
+
 def render_live(view) -> tuple[str, str, str]:
     """The coloured transcript (committed + tentative), the translation, and the latency readout."""
     spans = [f'<span class="lang-{html.escape(s.commit.language)}" title="{s.commit.language} '
-             f'{s.commit.start:.1f}–{s.commit.end:.1f} s, +{s.commit.latency:.2f} s">{html.escape(s.commit.text)}</span>'
+             f'{s.commit.start:.1f}–{s.commit.end:.1f} s, +{s.commit.latency:.2f} s">{_by_word(s.commit.text)}</span>'
              for s in view.segments]
     if view.tentative:
         spans.append(f'<span class="tentative">{html.escape(view.tentative)}</span>')
@@ -179,7 +195,7 @@ class LiveHandlers:
         return LiveSession(proc, translation, max_seconds=self.config.stream_seconds)
 
     def start(self):
-        return None, "", "", "press Record and speak"
+        return None, EMPTY_LIVE, "", "listening…"
 
     @GPU
     def stream(self, chunk, session):
@@ -320,7 +336,7 @@ def render_compare(results: list[SystemResult], reference: str, seconds: float) 
         chrf = f"{s['chrf']:.1f}" if "chrf" in s else "—"
         rows.append(f'<tr class="system-row" data-system="{html.escape(r.system)}"><td>{ident}</td>'
                     f'<td class="transcript">{text or "<i>(no speech recognised)</i>"}</td>'
-                    f'<td>{html.escape(r.translation) or "—"}</td>'
+                    f'<td class="translation">{html.escape(r.translation) or "—"}</td>'
                     f"<td>{r.seconds * 1000:.0f} ms<br><small>RTF {r.seconds / max(seconds, 1e-6):.2f}</small></td>"
                     f"{metrics}<td>{chrf}</td></tr>")
     legend = ('<p><small>against the reference: <span class="diff-del">missed</span> '
@@ -433,7 +449,7 @@ def build_demo(config: SpaceConfig | None = None) -> gr.Blocks:
         with gr.Tab("Live", id="live"):
             session = gr.State(None)
             mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", elem_id="live-mic")
-            transcript = gr.HTML('<div class="vecs-live" id="live-text"></div>', label="Transcript",
+            transcript = gr.HTML(EMPTY_LIVE, label="Transcript",
                                  elem_id="live-transcript")
             translation = gr.Textbox(label="Vietnamese translation", lines=3, interactive=False,
                                      elem_id="live-translation")
@@ -454,15 +470,15 @@ def build_demo(config: SpaceConfig | None = None) -> gr.Blocks:
                                     elem_id="compare-audio")
                     example = gr.Dropdown(choices=[], type="index", label="…or a test example from the dataset",
                                           elem_id="compare-example")
+                with gr.Column():
                     reference = gr.Textbox(label="Reference transcript (optional: enables WER/CER and the diff)",
-                                           elem_id="compare-reference")
+                                           lines=2, elem_id="compare-reference")
                     translation_ref = gr.Textbox(label="Reference translation (optional: enables chrF)")
                     systems = gr.CheckboxGroup(list(SYSTEMS), value=list(SYSTEMS), label="Systems",
                                                elem_id="compare-systems")
                     run = gr.Button("Compare", variant="primary", elem_id="compare-run")
-                with gr.Column(scale=2):
-                    status = gr.Markdown(elem_id="compare-status")
-                    table = gr.HTML(elem_id="compare-results")
+            status = gr.Markdown(elem_id="compare-status")
+            table = gr.HTML(elem_id="compare-results")
             example.focus(lambda: gr.update(choices=data.choices()), None, example)
             example.select(lambda i: data.example(i) if i is not None else (None, "", ""), example,
                            [clip, reference, translation_ref])

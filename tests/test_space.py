@@ -268,3 +268,18 @@ def test_compare_and_dataset_tabs_in_chromium(space, clip, tmp_path):
     assert "bad.wav: cannot be decoded" in toast and "Traceback" not in toast
     assert limit_toast and "Traceback" not in limit_toast[0]
     assert "| split |" not in body and "test" in body and "hours" in body
+
+
+def test_live_view_colours_segments_and_their_english_words():
+    from modeling.streaming.live import LiveView
+    from modeling.streaming.online import Commit
+    from modeling.streaming.translation import TranslatedCommit
+
+    view = LiveView([TranslatedCommit(Commit("mình có một meeting", "vi", 0.0, 1.2, 0.4), "mình có một cuộc họp", 0.01),
+                     TranslatedCommit(Commit("see you", "en", 1.5, 2.0, 0.8), "hẹn gặp lại", 0.01)],
+                    tentative="với team", language="en", seconds=2.5)
+    transcript, translation, readout = app.render_live(view)
+    assert '<span class="lang-vi"' in transcript and 'mình có một <span class="lang-en">meeting</span>' in transcript
+    assert '<span class="tentative">với team</span>' in transcript
+    assert translation == "mình có một cuộc họp hẹn gặp lại"
+    assert readout.startswith("2 commits · latency median 0.60 s") and "last 0.80 s" in readout
