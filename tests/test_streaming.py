@@ -285,3 +285,28 @@ def test_speech_translation_sends_each_commits_own_audio():
     out = stream([Commit("meeting", "en", 3.0, 3.5, 0.2), Commit("cũ", "vi", 0.5, 1.0, 0.2)])
     assert seen == [([int(0.9 * SR)], "st")]  # 2.8–3.7 s; the commit older than the history is skipped
     assert out[1].translation == "" and isinstance(out[0].translation, str)
+
+
+def test_a_trim_that_keeps_committed_audio_does_not_commit_it_twice():
+    """Word times from cross-attention can be early: the buffer is cut before audio of committed words, they are
+    heard again with later times. Two or more repeated words at the start of a hypothesis are an echo."""
+    buf = HypothesisBuffer()
+    said = [Word(0.2, 0.4, "let's"), Word(0.4, 0.6, "call"), Word(0.6, 0.8, "it"), Word(0.8, 1.0, "a"),
+            Word(1.0, 1.2, "day")]
+    for _ in range(2):
+        buf.insert(said, 0.0)
+        committed = buf.flush()
+    assert [w.text for w in committed] == ["let's", "call", "it", "a", "day"]
+    buf.pop_committed(5.0)  # the trim dropped them from the buffer's committed list
+    echo = [Word(1.1, 1.3, "a"), Word(1.3, 1.5, "day"), Word(1.6, 1.8, "nhé"), Word(1.8, 2.0, "mọi"),
+            Word(2.0, 2.2, "người")]
+    for _ in range(2):  # the same audio heard again, its words placed 2.7 s after the last commit
+        buf.insert(echo, 2.0)
+        again = buf.flush()
+    assert [w.text for w in again] == ["nhé", "mọi", "người"]
+    single = HypothesisBuffer()  # far from the last commit, one matching word is not enough to drop it
+    for _ in range(2):
+        single.insert([Word(0.0, 0.3, "okay")], 0.0)
+        single.flush()
+    single.insert([Word(0.0, 0.3, "okay"), Word(0.3, 0.6, "team")], 3.0)
+    assert [w.text for w in single.new] == ["okay", "team"]

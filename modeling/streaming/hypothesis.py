@@ -21,6 +21,7 @@ class HypothesisBuffer:
 
     def __init__(self, overlap_words: int = 5) -> None:
         self.committed_in_buffer: list[Word] = []
+        self.recent: list[Word] = []  # the last committed words, kept across trims, for the echo check
         self.buffer: list[Word] = []  # the previous hypothesis, not yet agreed on
         self.new: list[Word] = []
         self.last_committed_time = 0.0
@@ -31,9 +32,12 @@ class HypothesisBuffer:
         and a repeat of the committed tail at its start (the prompt echoed back) is removed."""
         new = [Word(w.start + offset, w.end + offset, w.text, w.language) for w in words]
         self.new = [w for w in new if w.start > self.last_committed_time - 0.1]
-        if self.new and abs(self.new[0].start - self.last_committed_time) < 1.0 and self.committed_in_buffer:
-            tail = [w.key() for w in self.committed_in_buffer]
-            for n in range(min(len(tail), len(self.new), self.overlap_words), 0, -1):
+        if self.new and self.recent:
+            # near the last commit one repeated word is an echo; further away (word times from cross-attention
+            # can be off by seconds, and a trim may keep audio of committed words) it takes two to be sure
+            near = abs(self.new[0].start - self.last_committed_time) < 1.0
+            tail = [w.key() for w in self.recent]
+            for n in range(min(len(tail), len(self.new), self.overlap_words), 0 if near else 1, -1):
                 if tail[-n:] == [w.key() for w in self.new[:n]]:
                     self.new = self.new[n:]
                     break
@@ -49,7 +53,11 @@ class HypothesisBuffer:
         self.buffer = self.new
         self.new = []
         self.committed_in_buffer.extend(committed)
+        self.remember(committed)
         return committed
+
+    def remember(self, committed: list[Word]) -> None:
+        self.recent = (self.recent + committed)[-2 * self.overlap_words:]
 
     def pop_committed(self, time: float) -> None:
         while self.committed_in_buffer and self.committed_in_buffer[0].end <= time:

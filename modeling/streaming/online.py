@@ -106,6 +106,7 @@ class OnlineProcessor:
         if self.vad is not None and buffered - silence_from >= self.flush_silence:
             # a pause: what is still tentative is final, and the buffer starts again after the pause
             commits += self._commit(self.hyp.tentative(), t0)
+            self.hyp.remember(self.hyp.tentative())
             self.hyp.buffer = []
             self.hyp.last_committed_time = self.offset + silence_from
             self._cut(silence_from)
