@@ -250,19 +250,19 @@ class StreamResampler:
         self.history = np.concatenate([self.history, self.to_float(samples)])
         end_in = self.consumed + len(self.history)  # absolute index past the last input sample
         # an output sample needs ``half`` input samples to its right, unless the stream has ended
-        last_time = (end_in - (0 if final else self.half)) / self.orig
-        n_out = max(0, int(np.floor(last_time * self.rate)) + 1 - self.produced) if end_in else 0
         if final:
             n_out = max(0, int(np.ceil(end_in * self.rate / self.orig)) - self.produced)
+        else:
+            n_out = max(0, int(np.floor((end_in - self.half) * self.rate / self.orig)) + 1 - self.produced)
         times = (self.produced + np.arange(n_out)) * self.orig / self.rate  # in input samples, absolute
         taps = np.arange(-self.half, self.half + 1)
         idx = np.floor(times).astype(np.int64)[:, None] + taps[None, :]
         offset = times[:, None] - idx
         weights = self.cutoff * np.sinc(self.cutoff * offset) * (0.5 + 0.5 * np.cos(np.pi * offset / (self.half + 1)))
+        padded = np.concatenate([self.history, [0.0]])  # index -1 reads this zero: taps outside the input
         local = idx - self.consumed
-        valid = (local >= 0) & (local < len(self.history))
-        values = np.where(valid, self.history[np.clip(local, 0, max(0, len(self.history) - 1))], 0.0) if len(self.history) else np.zeros_like(weights)
-        out = (values * weights).sum(axis=1).astype(np.float32)
+        local[(local < 0) | (local >= len(self.history))] = -1
+        out = (padded[local] * weights).sum(axis=1).astype(np.float32)
         self.produced += n_out
         keep_from = max(0, int(np.floor(self.produced * self.orig / self.rate)) - self.half - 1 - self.consumed)
         self.history = self.history[keep_from:]

@@ -378,12 +378,12 @@ def transcribe_cmd(
     if len(pair) < 1:
         err.print("[red]error:[/red] --languages: give one or two language codes, e.g. vi,en", highlight=False)
         raise typer.Exit(2)
+    if translate and not stream:
+        err.print("[red]error:[/red] --translate needs --stream (offline translation: vecs evaluate --task st)",
+                  highlight=False)
+        raise typer.Exit(2)
     try:
         samples = read_clip(str(audio))
-        if translate and not stream:
-            err.print("[red]error:[/red] --translate needs --stream (offline translation: vecs evaluate --task st)",
-                      highlight=False)
-            raise typer.Exit(2)
         segments = (transcribe_stream(samples, model, chunk=chunk, languages=pair, realtime=realtime,
                                       translate=translate) if stream else transcribe_offline(samples, model))
     except (MediaError, ModelError) as exc:

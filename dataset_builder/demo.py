@@ -88,8 +88,8 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
         _vecs("argilla", "pull", env=env)
 
     def export_() -> None:
-        if (export / "export_report.json").exists() and (export / "export_report.json").stat().st_mtime > \
-                (home / "factory.db").stat().st_mtime:
+        store = max(p.stat().st_mtime for p in home.glob("factory.db*"))  # SQLite writes land in -wal first
+        if (export / "export_report.json").exists() and (export / "export_report.json").stat().st_mtime > store:
             console.print("  export is newer than the store, skipped")
             return
         _vecs("export", str(export), "--config", "all", "--splits", "60/20/20", env=env)
@@ -164,7 +164,7 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
 
 
 def model_figures(evals: Path) -> None:
-    """Per-model bars: WER/CER of both ASR models, BLEU/chrF of the three speech-translation systems."""
+    """WER/CER bars of both ASR models side by side (``vecs evaluate --task st`` draws the ST bars itself)."""
     from modeling.plots import bars
 
     asr = {name: json.loads((evals / name / "metrics.json").read_text()) for name in ("whisper", "e2e")

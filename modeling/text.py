@@ -92,6 +92,12 @@ def word_language(word: str) -> str:
     return "vi" if looks_vietnamese(w) else "en"
 
 
+def token_language(token: str) -> str:
+    """The language of one whitespace token as written ("meeting," → en), "" when it holds no letters."""
+    core = "".join(words(token))
+    return word_language(core) if core else ""
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(clean_text(text))
 

@@ -23,6 +23,7 @@ from dataset_builder.audio import MediaError  # noqa: E402
 from dataset_builder.config import SAMPLE_RATE  # noqa: E402
 from modeling.loading import ModelError  # noqa: E402
 
+
 def _zero_gpu():
     """``spaces.GPU`` on Hugging Face (ZeroGPU); a no-op decorator everywhere else (this folder is also named
     ``spaces``, so a checkout's namespace package is told apart by the missing attribute)."""
@@ -140,14 +141,10 @@ def error_html(message: str) -> str:
 def _by_word(text: str) -> str:
     """English words inside a segment coloured too: the segment's tag is its matrix language, the switch is
     often one word (*mình có một <b>meeting</b>*)."""
-    from modeling.text import word_language, words
+    from modeling.text import token_language
 
-    out = []
-    for token in text.split():
-        core = "".join(words(token))
-        lang = word_language(core) if core else ""
-        out.append(f'<span class="lang-{lang}">{html.escape(token)}</span>' if lang == "en" else html.escape(token))
-    return " ".join(out)
+    return " ".join(f'<span class="lang-en">{html.escape(t)}</span>' if token_language(t) == "en" else html.escape(t)
+                    for t in text.split())
 
 
 def render_live(view) -> tuple[str, str, str]:
@@ -177,16 +174,11 @@ class LiveHandlers:
 
     def new_session(self):
         from modeling.streaming.live import LiveSession
-        from modeling.streaming.online import OnlineProcessor
-        from modeling.streaming.padding import universal_padding
-        from modeling.streaming.transcribe import silero_regions
+        from modeling.streaming.transcribe import online_processor
         from modeling.streaming.translation import TranslationStream, speech_translation, text_translation
-        from modeling.streaming.whisper_backend import WhisperBackend
 
         asr = self.models.whisper(self.config.whisper)
-        backend = WhisperBackend(asr.model, asr.processor)
-        proc = OnlineProcessor(backend, languages=self.config.pair, trim_seconds=min(15.0, backend.window - 1.0),
-                               vad=silero_regions(), padding=universal_padding())
+        proc = online_processor((asr.model, asr.processor), languages=self.config.pair)
         translation = None
         if self.config.live_translation == "mt":
             translation = TranslationStream(text_translation(self.models.mt(self.config.mt)))

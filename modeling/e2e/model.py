@@ -29,7 +29,6 @@ from ..loading import load_or_fail
 from .tokenizer import TARGET_LANG, TASKS, load_text_tokenizer, train_text_tokenizer
 
 
-
 @dataclass
 class E2EOptions:
     adapter_layers: int = 3

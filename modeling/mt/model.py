@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, LogitsProcessorList, MBartConfig, MBartForConditionalGeneration
 
 from ..e2e.tokenizer import load_text_tokenizer, train_text_tokenizer
-from ..text import clean_text, word_language, words
+from ..text import clean_text, token_language, words
 from ..whisper.decode import LoopGuard
 from ..loading import load_or_fail
 
@@ -105,8 +105,7 @@ class Translator:
         for text in texts:
             runs: list[tuple[bool, str]] = []
             for w in clean_text(text).split():
-                core = "".join(words(w))
-                is_en = bool(core) and word_language(core) == "en"
+                is_en = token_language(w) == "en"
                 if runs and runs[-1][0] == is_en:
                     runs[-1] = (is_en, runs[-1][1] + " " + w)
                 else:

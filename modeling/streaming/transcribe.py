@@ -7,11 +7,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from dataset_builder.audio import MediaError, load_audio
+from dataset_builder.audio import SILENCE_PEAK, MediaError, load_audio
 from dataset_builder.config import SAMPLE_RATE
 
 MAX_SECONDS = 3600.0
-SILENCE_PEAK = 1e-4
 
 
 @dataclass
@@ -52,14 +51,15 @@ def silero_regions():
     return SileroVAD(path).speech_regions if path else None
 
 
-def online_processor(model: str, *, languages=("vi", "en"), vad: bool = True, padding: bool = True, clock=None):
-    """The streaming stack on a Whisper model: bilingual backend, silero VAD, universal padding."""
+def online_processor(model, *, languages=("vi", "en"), vad: bool = True, padding: bool = True, clock=None):
+    """The streaming stack on a Whisper model: bilingual backend, silero VAD, universal padding. ``model`` is a
+    repo id or folder, or an already loaded ``(model, processor)`` pair (the Space shares one across visitors)."""
     from ..whisper.model import load
     from .online import OnlineProcessor
     from .padding import universal_padding
     from .whisper_backend import WhisperBackend
 
-    backend = WhisperBackend(*load(model))
+    backend = WhisperBackend(*(load(model) if isinstance(model, str) else model))
     return OnlineProcessor(backend, languages=tuple(languages), trim_seconds=min(15.0, backend.window - 1.0),
                            vad=silero_regions() if vad else None, padding=universal_padding() if padding else None,
                            clock=clock)
