@@ -67,7 +67,7 @@ def main() -> None:
     offline = WhisperTranscriber(*load(args.model)).transcribe([samples])[0].text
     offline_s = time.perf_counter() - t0
 
-    start = time.perf_counter()
+    # the stream's clock starts with the feed (``start`` is set just before it)
     proc = online_processor(args.model, clock=None if args.fast else (lambda: time.perf_counter() - start))
     compute = []
     step = proc.process_iter
