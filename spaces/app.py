@@ -40,6 +40,9 @@ def _zero_gpu():
 GPU = _zero_gpu()
 
 
+PRELOAD = ("all", "live", "none")
+
+
 @dataclass
 class SpaceConfig:
     """Where the models and data come from and the limits that keep one visitor from starving the others."""
@@ -59,6 +62,7 @@ class SpaceConfig:
     concurrency: int = field(default=2, metadata={"env": "VECS_CONCURRENCY"})
     queue_size: int = field(default=32, metadata={"env": "VECS_QUEUE_SIZE"})
     examples: int = field(default=50, metadata={"env": "VECS_EXAMPLES"})
+    preload: str = field(default="all", metadata={"env": "VECS_PRELOAD"})  # all | live | none
 
     @classmethod
     def from_env(cls, env=os.environ) -> "SpaceConfig":
@@ -71,6 +75,8 @@ class SpaceConfig:
                 values[f.name] = type(f.default)(raw)
             except ValueError:
                 raise SystemExit(f"{f.metadata['env']}={raw!r}: expected a {type(f.default).__name__}") from None
+        if values.get("preload", "all") not in PRELOAD:
+            raise SystemExit(f"VECS_PRELOAD={values['preload']!r}: expected one of {', '.join(PRELOAD)}")
         return cls(**values)
 
     @property
@@ -116,6 +122,29 @@ class Models:
         from modeling.mt.model import Translator, load
 
         return self._get("mt", name, lambda n: Translator(*load(n)))
+
+    def preload(self) -> list[str]:
+        """Loads the models before the first visitor arrives (``VECS_PRELOAD``): importing torch and reading
+        checkpoints cold takes seconds — tens on a busy machine — which the first stream would otherwise spend
+        showing nothing. Returns the one-line reasons of models that cannot load; their rows say so later."""
+        cfg = self.config
+        if cfg.preload == "none":
+            return []
+        wanted = [(self.whisper, cfg.whisper)]
+        if cfg.live_translation in ("mt", "e2e"):
+            wanted.append((getattr(self, cfg.live_translation), getattr(cfg, cfg.live_translation)))
+        if cfg.preload == "all":
+            wanted += [(self.whisper, cfg.baseline), (self.e2e, cfg.e2e), (self.mt, cfg.mt)]
+        problems = []
+        for load, name in wanted:
+            try:
+                load(name)
+            except ModelError as exc:
+                problems.append(str(exc))
+        from modeling.streaming.padding import universal_padding
+
+        universal_padding()  # rendered once with espeak-ng, shared by every stream
+        return list(dict.fromkeys(problems))
 
 
 # -- Live ------------------------------------------------------------------------------------------------------
@@ -431,9 +460,9 @@ Speak Vietnamese, English, or both in one sentence: the transcript is coloured b
 final</span>) and each committed segment is translated to Vietnamese as it commits."""
 
 
-def build_demo(config: SpaceConfig | None = None) -> gr.Blocks:
+def build_demo(config: SpaceConfig | None = None, models: Models | None = None) -> gr.Blocks:
     config = config or SpaceConfig.from_env()
-    models = Models(config)
+    models = models or Models(config)
     live, cmp, data = LiveHandlers(config, models), CompareHandlers(config, models), DatasetView(config)
 
     with gr.Blocks(title="VECS") as demo:
@@ -495,7 +524,10 @@ def build_demo(config: SpaceConfig | None = None) -> gr.Blocks:
 
 def main() -> None:
     config = SpaceConfig.from_env()
-    build_demo(config).launch(css=CSS, max_file_size=config.max_upload,
+    models = Models(config)
+    for problem in models.preload():
+        print(f"VECS Space: {problem}", file=sys.stderr)
+    build_demo(config, models).launch(css=CSS, max_file_size=config.max_upload,
                               server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
                               server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
 

@@ -69,6 +69,23 @@ def test_config_comes_from_the_environment_with_clear_errors():
     assert app.SpaceConfig.from_env({}).baseline == "openai/whisper-small"  # the Hub repos by default
     with pytest.raises(SystemExit, match="VECS_STREAM_SECONDS='soon': expected a int"):
         app.SpaceConfig.from_env({"VECS_STREAM_SECONDS": "soon"})
+    with pytest.raises(SystemExit, match="VECS_PRELOAD='some': expected one of all, live, none"):
+        app.SpaceConfig.from_env({"VECS_PRELOAD": "some"})
+
+
+def test_preload_loads_before_the_first_visitor_and_names_what_cannot_load(models, tmp_path):
+    cfg = _config(models, baseline=str(tmp_path / "missing-model"), preload="live", live_translation="mt")
+    loaded = app.Models(cfg)
+    assert loaded.preload() == []  # the Live tab's Whisper and MT; the broken baseline is not its concern
+    assert {kind for kind, _ in loaded._cache} == {"whisper", "mt"}
+    cfg.preload = "all"
+    everything = app.Models(cfg)
+    problems = everything.preload()
+    assert len(problems) == 1 and "missing-model' cannot be loaded: no such folder" in problems[0]
+    assert {kind for kind, _ in everything._cache} == {"whisper", "e2e", "mt"}
+    cfg.preload = "none"
+    lazy = app.Models(cfg)
+    assert lazy.preload() == [] and not lazy._cache
 
 
 def test_compare_scores_each_system_and_reports_what_cannot_load(models, clip, tmp_path):
@@ -172,7 +189,7 @@ def space(models, small_export, tmp_path_factory):
         except OSError:
             return proc.poll() is not None
     try:
-        assert wait_for(up, timeout=120, interval=0.5) and proc.poll() is None, log.read_text()[-3000:]
+        assert wait_for(up, timeout=240, interval=0.5) and proc.poll() is None, log.read_text()[-3000:]
         yield f"http://127.0.0.1:{port}/"
     finally:
         proc.terminate()
@@ -196,8 +213,10 @@ def test_live_tab_in_chromium_streams_a_fake_microphone(space, clip):
         page.goto(space, wait_until="domcontentloaded")
         page.wait_for_selector("#live-mic button.record-button", timeout=60000)
         page.click("#live-mic button.record-button")
+        page.wait_for_function("/s heard|commits/.test(document.querySelector('#live-latency').innerText)",
+                               timeout=90000)  # the first stream answered
         lengths, commits = [], []
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (len(set(lengths) - {0}) < 3 or max(commits, default=0) < 2):
             page.wait_for_timeout(500)
             lengths.append(len(page.inner_text("#live-text").strip()))
