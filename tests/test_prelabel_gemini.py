@@ -203,7 +203,9 @@ def test_no_keys_is_an_error_before_any_work(settings, chunks):
 
 
 def test_crash_mid_run_redoes_only_unfinished_chunks(settings, chunks):
-    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=_responder(chunks), latency=0.4) as fake:
+    second_keys = ["AIzaTEST-delta-SECRET", "AIzaTEST-echo-SECRET"]  # tell the runs' requests apart: a request
+    # in flight at the kill is logged by the fake when its latency ends, which may be after the kill
+    with FakeGemini(keys={k: "ok" for k in KEYS + second_keys}, responder=_responder(chunks), latency=0.4) as fake:
         env = {**os.environ, "GEMINI_API_KEYS": ",".join(KEYS), "VECS_GEMINI_BASE_URL": fake.url}
         cmd = [sys.executable, "-m", "dataset_builder.cli", "prelabel", "--no-progress", "--no-refine",
                "--concurrency", "1"]
@@ -217,12 +219,12 @@ def test_crash_mid_run_redoes_only_unfinished_chunks(settings, chunks):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         finished_first = done_count()
-        requests_first = fake.count("ok")
-        again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        again = subprocess.run(cmd, env={**env, "GEMINI_API_KEYS": ",".join(second_keys)}, capture_output=True,
+                               text=True, timeout=120)
         assert again.returncode == 0, again.stderr
-        requests_second = fake.count("ok") - requests_first
+        requests_second = sum(fake.count("ok", key=k) for k in second_keys)
     # the second run asked only about what the first had not finished (the one in flight included)
-    assert requests_second == 5 - finished_first
+    assert finished_first >= 2 and requests_second == 5 - finished_first
     stored = _stored(settings)
     for cid, segs in chunks.values():
         assert len(stored[cid]) == len(segs), "a chunk was labeled twice or lost"
