@@ -1,0 +1,167 @@
+"""How many real-time streams one machine sustains: N visitors' streams share one Whisper (as the Space shares one
+model across visitors), each fed code-switched audio in real time, chunk by chunk, from its own thread.
+
+    python benchmarks/streaming_capacity.py --shapes small --streams 1,2,4,8,16,32 --seconds 60   # a lent GPU
+    python benchmarks/streaming_capacity.py --shapes tiny --streams 1,2,4 --seconds 30             # CPU
+
+A level is sustained when every stream keeps up with real time: 95% of its chunks, and its last, are processed
+within ``--max-lag`` seconds of their audio arriving. Commit latency is reported per level too, but it is not the
+criterion: LocalAgreement waits for a second hypothesis, so one stream alone already has a p95 near 3 s
+(``benchmarks/streaming.py``); what more streams add is the lag. Without
+``--model`` the weights are random with the chosen shapes (``small`` = openai/whisper-small's: no download); such a
+model does not stop where speech does (its timestamp tokens are suppressed, as a trained model's are under
+<|notimestamps|>), so the JSON reports the tokens it generated per decode next to the length bound: the figure is
+for decodes at about that bound, a conservative one for a trained model. Levels stop at the first one not sustained.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import RESULTS, synthetic_corpus, write_result  # noqa: E402
+from benchmarks.whisper_throughput import SHAPES, WORDS  # noqa: E402
+
+def shared_model(args):
+    """One model and processor for every stream, on the GPU in half precision when there is one."""
+    import torch
+
+    from modeling.whisper.model import build_offline, load
+
+    if args.model:
+        model, processor = load(args.model)
+    else:
+        model, processor = build_offline(WORDS * 20, input_seconds=30.0, vocab_size=2000, **SHAPES[args.shapes])
+        # random weights emit timestamp tokens, and generate() then re-decodes the window from that "timestamp";
+        # a trained model run with <|notimestamps|> does not, so they are suppressed as its training would
+        first = model.generation_config.no_timestamps_token_id + 1
+        model.generation_config.suppress_tokens = list(range(first, model.config.vocab_size))
+    if torch.cuda.is_available():
+        model = model.to("cuda", torch.float16)
+    else:
+        torch.set_num_threads(args.threads)
+    return model.eval(), processor
+
+
+def stream(pair, samples, chunk: float, barrier: threading.Barrier) -> dict:
+    """One visitor: real-time feed through its own online processor; commit latencies and how far it fell behind."""
+    from modeling.streaming.transcribe import online_processor, transcribe_stream
+
+    clock = {"start": 0.0}
+    proc = online_processor(pair, clock=lambda: time.perf_counter() - clock["start"])
+    lags, fed = [], [0]
+    insert, step = proc.insert_audio_chunk, proc.process_iter
+
+    def counted_insert(audio):
+        fed[0] += len(audio)
+        insert(audio)
+
+    def timed_step():
+        out = step()
+        lags.append(time.perf_counter() - clock["start"] - fed[0] / 16000)  # done minus when that audio arrived
+        return out
+    proc.insert_audio_chunk, proc.process_iter = counted_insert, timed_step
+    barrier.wait()
+    clock["start"] = time.perf_counter()
+    segments = transcribe_stream(samples, "", chunk=chunk, realtime=True, processor=proc)
+    return {"latencies": [s.latency for s in segments], "lags": lags}
+
+
+def run_level(pair, audio, n: int, chunk: float) -> dict:
+    import numpy as np
+
+    barrier, results, errors = threading.Barrier(n), [None] * n, []
+
+    def worker(i: int) -> None:
+        try:  # each visitor starts at a different place in the recording
+            results[i] = stream(pair, np.roll(audio, -i * 7 * 16000), chunk, barrier)
+        except Exception as exc:  # noqa: BLE001 - reported with the level, the other threads still finish
+            errors.append(f"stream {i}: {type(exc).__name__}: {exc}")
+            barrier.abort()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"{n} streams: {errors[0]}")
+    lat = np.asarray([x for r in results for x in r["latencies"]])
+    final_lags = [r["lags"][-1] for r in results]
+    lag_p95 = [float(np.percentile(r["lags"], 95)) for r in results]
+    p95 = float(np.percentile(lat, 95)) if len(lat) else None
+    return {"streams": n, "wall_s": round(time.perf_counter() - t0, 1), "commits": int(len(lat)),
+            "latency_median_s": round(float(np.median(lat)), 3) if len(lat) else None,
+            "latency_p95_s": round(p95, 3) if p95 is not None else None,
+            "final_lag_max_s": round(max(final_lags), 3), "lag_p95_worst_s": round(max(lag_p95), 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", choices=sorted(SHAPES), default="tiny")
+    ap.add_argument("--model", help="a trained Whisper folder instead of random weights with --shapes")
+    ap.add_argument("--streams", default="1,2,4,8", help="comma-separated levels, ascending")
+    ap.add_argument("--seconds", type=float, default=60.0, help="audio per stream")
+    ap.add_argument("--chunk", type=float, default=0.5)
+    ap.add_argument("--max-lag", type=float, default=1.0, help="seconds a stream may trail its audio")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads on CPU")
+    args = ap.parse_args()
+    try:
+        levels = sorted({int(x) for x in args.streams.split(",")})
+    except ValueError:
+        raise SystemExit(f"--streams {args.streams!r}: expected comma-separated integers like 1,2,4") from None
+    if not levels or levels[0] < 1:
+        raise SystemExit(f"--streams {args.streams!r}: levels must be >= 1")
+
+    import torch
+
+    from dataset_builder.audio import load_audio
+    from modeling.plots import curves
+
+    corpus = synthetic_corpus(1, max(1.0, args.seconds / 60), 21, channels=1)
+    audio = load_audio(next(corpus.rglob("*.m4a")), end=args.seconds)
+    pair = shared_model(args)
+    generated: list[tuple[int, int]] = []  # (tokens after <|notimestamps|>, bound) per decode; append is atomic
+    generate, start = pair[0].generate, pair[0].generation_config.no_timestamps_token_id
+
+    def counting_generate(*a, **kw):
+        out = generate(*a, **kw)
+        seq = out["sequences"][0].tolist()
+        generated.append((seq[::-1].index(start) if start in seq else len(seq), kw.get("max_new_tokens", 0)))
+        return out
+    pair[0].generate = counting_generate
+
+    rows = []
+    for n in levels:
+        row = run_level(pair, audio, n, args.chunk)
+        row["sustained"] = max(row["final_lag_max_s"], row["lag_p95_worst_s"]) <= args.max_lag
+        rows.append(row)
+        print(row, flush=True)
+        if not row["sustained"]:
+            break
+    sustained = [r["streams"] for r in rows if r["sustained"]]
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    name = f"streaming_capacity_{'model' if args.model else args.shapes}_{'gpu' if torch.cuda.is_available() else 'cpu'}"
+    figure = curves({"p95 commit latency": ([r["streams"] for r in rows], [r["latency_p95_s"] or 0 for r in rows]),
+                     "worst stream's p95 lag": ([r["streams"] for r in rows], [r["lag_p95_worst_s"] for r in rows])},
+                    RESULTS / "streaming" / f"{name}.png", title=f"Concurrent real-time streams ({device})",
+                    xlabel="streams", ylabel="seconds")
+    write_result(name, {
+        "device": device, "shapes": None if args.model else args.shapes, "model": args.model,
+        "parameters_m": round(sum(p.numel() for p in pair[0].parameters()) / 1e6, 1),
+        "audio_seconds_per_stream": round(len(audio) / 16000, 1), "chunk_s": args.chunk, "max_lag_s": args.max_lag,
+        "max_sustained_streams": max(sustained, default=0), "levels": rows,
+        "decodes": len(generated),
+        "tokens_per_decode_mean": round(sum(g for g, _ in generated) / max(1, len(generated)), 1),
+        "length_bound_mean": round(sum(b for _, b in generated) / max(1, len(generated)), 1),
+        "figure": str(figure),
+    })
+
+
+if __name__ == "__main__":
+    main()
