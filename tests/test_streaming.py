@@ -155,6 +155,33 @@ def test_whisper_backend_reads_the_pair_and_times_words_inside_the_window():
     proc.finish()
 
 
+def test_backend_never_samples_timestamp_tokens_so_the_window_is_decoded_once():
+    """A checkpoint that emits a timestamp token under <|notimestamps|> made generate() decode the window again
+    from that time (4 passes here, each repeating words); the backend suppresses them."""
+    import torch
+
+    from modeling.streaming.whisper_backend import WhisperBackend
+    from modeling.whisper.model import build_offline
+
+    torch.manual_seed(0)
+    model, processor = build_offline(["mình có một meeting rất quan trọng với team"] * 30, input_seconds=4,
+                                     vocab_size=300, d_model=64, encoder_layers=1, decoder_layers=1)
+    tok = processor.tokenizer
+    with torch.no_grad():  # the decoder's output is one fixed vector: <|1.00|> scores highest, then "meeting"
+        norm, w = model.model.decoder.layer_norm, model.get_output_embeddings().weight
+        norm.weight.zero_()
+        norm.bias.copy_(torch.randn(norm.bias.shape))
+        w.zero_()
+        w[tok.convert_tokens_to_ids("<|1.00|>")] = norm.bias * 10
+        w[tok.convert_tokens_to_ids("Ġmeeting")] = norm.bias * 5
+    encoder_passes = []
+    model.model.encoder.register_forward_hook(lambda *_: encoder_passes.append(1))
+    backend = WhisperBackend(model, processor)
+    out = backend.decode(np.zeros(int(2.5 * SR), dtype=np.float32) + 0.01, prompt="", languages=("vi", "en"))
+    assert len(encoder_passes) == 2  # the language step and one generate pass
+    assert out.words and all(w.text.startswith("meeting") and 0 <= w.start <= w.end <= 2.5 for w in out.words)
+
+
 def test_transcribe_cli_streams_and_refuses_bad_input(tmp_path):
     import json
 

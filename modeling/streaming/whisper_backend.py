@@ -33,6 +33,11 @@ class WhisperBackend:
         self.model, self.tok = self.transcriber.model, processor.tokenizer
         ensure_alignment_heads(self.model)
         self.window = self.transcriber.window
+        # word times come from the cross-attention; a timestamp token emitted under <|notimestamps|> would make
+        # generate() decode the window again from that time, repeating its words, so they are never sampled
+        gc = self.model.generation_config
+        self.suppress = sorted(set(gc.suppress_tokens or ())
+                               | set(range(gc.no_timestamps_token_id + 1, self.model.config.vocab_size)))
 
     @torch.no_grad()
     def decode(self, audio: np.ndarray, *, prompt: str, languages: tuple[str, ...]) -> Decoded:
@@ -50,7 +55,7 @@ class WhisperBackend:
             kwargs["prompt_ids"] = prompt_ids
         out = self.model.generate(
             features, language=langs[0], task="transcribe", return_token_timestamps=True, return_dict_in_generate=True,
-            max_new_tokens=t.max_new_tokens(len(audio) / SAMPLE_RATE), num_beams=1,
+            max_new_tokens=t.max_new_tokens(len(audio) / SAMPLE_RATE), num_beams=1, suppress_tokens=self.suppress,
             logits_processor=LogitsProcessorList([LoopGuard(prefix_length=4 + (len(prompt_ids) if prompt_ids is not None else 0))]),
             **kwargs)
         get = out.get if isinstance(out, dict) else lambda k: getattr(out, k, None)
