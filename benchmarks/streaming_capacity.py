@@ -7,11 +7,11 @@ model across visitors), each fed code-switched audio in real time, chunk by chun
 A level is sustained when every stream keeps up with real time: 95% of its chunks, and its last, are processed
 within ``--max-lag`` seconds of their audio arriving. Commit latency is reported per level too, but it is not the
 criterion: LocalAgreement waits for a second hypothesis, so one stream alone already has a p95 near 3 s
-(``benchmarks/streaming.py``); what more streams add is the lag. Without
-``--model`` the weights are random with the chosen shapes (``small`` = openai/whisper-small's: no download); such a
-model does not stop where speech does (its timestamp tokens are suppressed, as a trained model's are under
-<|notimestamps|>), so the JSON reports the tokens it generated per decode next to the length bound: the figure is
-for decodes at about that bound, a conservative one for a trained model. Levels stop at the first one not sustained.
+(``benchmarks/streaming.py``); what more streams add is the lag. Levels stop at the first one not sustained.
+
+Without ``--model`` the weights are random with the chosen shapes (``small`` = openai/whisper-small's: no
+download); such a model does not stop where speech does, so the JSON reports the tokens it generated per decode
+next to the length bound: the figure is for decodes at about that bound, a conservative one for a trained model.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import RESULTS, synthetic_corpus, write_result  # noqa: E402
 from benchmarks.whisper_throughput import SHAPES, WORDS  # noqa: E402
+from dataset_builder.config import SAMPLE_RATE  # noqa: E402
+
 
 def shared_model(args):
     """One model and processor for every stream, on the GPU in half precision when there is one."""
@@ -32,14 +34,8 @@ def shared_model(args):
 
     from modeling.whisper.model import build_offline, load
 
-    if args.model:
-        model, processor = load(args.model)
-    else:
-        model, processor = build_offline(WORDS * 20, input_seconds=30.0, vocab_size=2000, **SHAPES[args.shapes])
-        # random weights emit timestamp tokens, and generate() then re-decodes the window from that "timestamp";
-        # a trained model run with <|notimestamps|> does not, so they are suppressed as its training would
-        first = model.generation_config.no_timestamps_token_id + 1
-        model.generation_config.suppress_tokens = list(range(first, model.config.vocab_size))
+    model, processor = load(args.model) if args.model else build_offline(
+        WORDS * 20, input_seconds=30.0, vocab_size=2000, **SHAPES[args.shapes])
     if torch.cuda.is_available():
         model = model.to("cuda", torch.float16)
     else:
@@ -62,7 +58,7 @@ def stream(pair, samples, chunk: float, barrier: threading.Barrier) -> dict:
 
     def timed_step():
         out = step()
-        lags.append(time.perf_counter() - clock["start"] - fed[0] / 16000)  # done minus when that audio arrived
+        lags.append(time.perf_counter() - clock["start"] - fed[0] / SAMPLE_RATE)  # done minus when that audio arrived
         return out
     proc.insert_audio_chunk, proc.process_iter = counted_insert, timed_step
     barrier.wait()
@@ -78,7 +74,7 @@ def run_level(pair, audio, n: int, chunk: float) -> dict:
 
     def worker(i: int) -> None:
         try:  # each visitor starts at a different place in the recording
-            results[i] = stream(pair, np.roll(audio, -i * 7 * 16000), chunk, barrier)
+            results[i] = stream(pair, np.roll(audio, -i * 7 * SAMPLE_RATE), chunk, barrier)
         except Exception as exc:  # noqa: BLE001 - reported with the level, the other threads still finish
             errors.append(f"stream {i}: {type(exc).__name__}: {exc}")
             barrier.abort()
@@ -146,7 +142,7 @@ def main() -> None:
             break
     sustained = [r["streams"] for r in rows if r["sustained"]]
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    name = f"streaming_capacity_{'model' if args.model else args.shapes}_{'gpu' if torch.cuda.is_available() else 'cpu'}"
+    name = f"streaming_capacity_{'model' if args.model else args.shapes}_{'cpu' if device == 'cpu' else 'gpu'}"
     figure = curves({"p95 commit latency": ([r["streams"] for r in rows], [r["latency_p95_s"] or 0 for r in rows]),
                      "worst stream's p95 lag": ([r["streams"] for r in rows], [r["lag_p95_worst_s"] for r in rows])},
                     RESULTS / "streaming" / f"{name}.png", title=f"Concurrent real-time streams ({device})",
@@ -154,7 +150,8 @@ def main() -> None:
     write_result(name, {
         "device": device, "shapes": None if args.model else args.shapes, "model": args.model,
         "parameters_m": round(sum(p.numel() for p in pair[0].parameters()) / 1e6, 1),
-        "audio_seconds_per_stream": round(len(audio) / 16000, 1), "chunk_s": args.chunk, "max_lag_s": args.max_lag,
+        "audio_seconds_per_stream": round(len(audio) / SAMPLE_RATE, 1), "chunk_s": args.chunk,
+        "max_lag_s": args.max_lag,
         "max_sustained_streams": max(sustained, default=0), "levels": rows,
         "decodes": len(generated),
         "tokens_per_decode_mean": round(sum(g for g, _ in generated) / max(1, len(generated)), 1),

@@ -528,8 +528,8 @@ def main() -> None:
     for problem in models.preload():
         print(f"VECS Space: {problem}", file=sys.stderr)
     build_demo(config, models).launch(css=CSS, max_file_size=config.max_upload,
-                              server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-                              server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+                                      server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+                                      server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
 
 
 if __name__ == "__main__":
