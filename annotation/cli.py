@@ -33,7 +33,7 @@ def serve(
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds to wait for the server to answer."),
 ) -> None:
     """Start a local Argilla (no Elasticsearch: searches run in SQL) in the background; print its URL and key."""
-    from dataset_builder.config import get_settings
+    from dataset_builder.foundation.config import get_settings
 
     from .server import launcher
 

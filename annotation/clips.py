@@ -13,8 +13,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from dataset_builder.atomic import atomic_path
-from dataset_builder.audio import load_audio
+from dataset_builder.foundation.atomic import atomic_path
+from dataset_builder.foundation.audio import load_audio
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 CONTEXT_S = 1.0
 CLIP_DIR = "argilla_audio"
@@ -31,16 +32,16 @@ class Clip:
 
 
 def make_clip(home: Path, audio_path: Path, video_id: str, record_id: str, abs_start: float, abs_end: float,
-              video_duration: float, sample_rate: int = 16000) -> Clip:
+              video_duration: float) -> Clip:
     """Cut [start − 1 s, end + 1 s] from the full-length audio (once; reused while the file exists)."""
     c0 = max(0.0, abs_start - CONTEXT_S)
     c1 = min(video_duration, abs_end + CONTEXT_S)
     relpath = f"{video_id}/{record_id}.ogg"
     path = home / CLIP_DIR / relpath
     if not path.exists():
-        samples = load_audio(audio_path, sample_rate=sample_rate, start=c0, end=c1)
+        samples = load_audio(audio_path, start=c0, end=c1)
         with atomic_path(path) as tmp:
-            sf.write(str(tmp), samples, sample_rate, format="OGG", subtype="VORBIS")
+            sf.write(str(tmp), samples, SAMPLE_RATE, format="OGG", subtype="VORBIS")
     return Clip(path, relpath, round(c0, 3), round(c1 - c0, 3), round(abs_start - c0, 3), round(abs_end - c0, 3))
 
 

@@ -20,7 +20,7 @@ def _fail(exc: Exception) -> None:
 
 def _audio_base_url() -> str | None:
     """The clip server's URL: given explicitly, or the one ``vecs argilla serve`` recorded."""
-    from dataset_builder.config import get_settings
+    from dataset_builder.foundation.config import get_settings
 
     url = os.environ.get("VECS_AUDIO_BASE_URL")
     if url:
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(200, "--batch-size", min=1),
     ) -> None:
         """Push pre-labeled segments (one record each, overlap duplicates excluded) for verification."""
-        from dataset_builder.config import get_settings
+        from dataset_builder.foundation.config import get_settings
 
         from .client import AnnotationError, connect
         from .push import push as run_push
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         workspace: str = typer.Option("vecs", "--workspace"),
     ) -> None:
         """Pull submitted and discarded answers into the state store (incremental)."""
-        from dataset_builder.config import get_settings
+        from dataset_builder.foundation.config import get_settings
 
         from .client import AnnotationError, connect
         from .pull import pull as run_pull
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         corpus' ground truth, through the REST endpoint the Argilla UI uses. Not for real data."""
         from pathlib import Path
 
-        from dataset_builder.config import get_settings
+        from dataset_builder.foundation.config import get_settings
 
         from .client import AnnotationError, connect
         from .reviewer import load_truth, review, reviewer_key

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import argilla as rg
 from sqlalchemy import select, update
 
-from dataset_builder.config import Settings
+from dataset_builder.foundation.config import Settings
 from dataset_builder.store import Chunk, ChunkStatus, Segment, session_scope, utcnow
-from modeling.text import clean_text
+from dataset_builder.foundation.text import clean_text
 
 from .client import AnnotationError, workspace
 

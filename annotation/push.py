@@ -15,10 +15,10 @@ import argilla as rg
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
-from dataset_builder.config import Settings
+from dataset_builder.foundation.config import Settings
 from dataset_builder.guillotine import SegmentView, resolve
 from dataset_builder.store import Chunk, ChunkStatus, Segment, Video, session_scope, utcnow
-from modeling.text import en_ratio
+from dataset_builder.foundation.text import en_ratio
 
 from .client import AnnotationError, workspace
 from .clips import data_url, make_clip
@@ -99,8 +99,7 @@ def iter_items(settings: Settings, audio_base_url: str | None, embed_audio: bool
             report.missing_audio.append(video.video_id)
             continue
         covered.extend(c.id for c in chunks if c.status == ChunkStatus.PRELABELED)
-        sr = video.sample_rate  # (chunk.start would lazy-load chunk.video outside the session)
-        views = [SegmentView(seg, c.index, c.start_sample / sr, c.end_sample / sr, c.is_last, seg.start, seg.end)
+        views = [SegmentView(seg, c.index, c.start, c.end, c.is_last, seg.start, seg.end)
                  for c in chunks for seg in c.segments]
         kept = resolve(views).kept
         texts = [k.view.ref.text for k in kept]
@@ -113,8 +112,7 @@ def iter_items(settings: Settings, audio_base_url: str | None, embed_audio: bool
             if seg.pushed_hash == digest:
                 report.unchanged += 1
                 continue
-            clip = make_clip(settings.home, audio_path, video.video_id, rid, k.abs_start, k.abs_end, video.duration,
-                             video.sample_rate)
+            clip = make_clip(settings.home, audio_path, video.video_id, rid, k.abs_start, k.abs_end, video.duration)
             src = data_url(clip.path) if embed_audio else f"{audio_base_url.rstrip('/')}/{clip.relpath}"
             suggestions = [rg.Suggestion("transcript", seg.text, agent=seg.source or "prelabel", type="model")]
             if seg.translation:

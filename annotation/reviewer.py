@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from modeling.text import clean_text
+from dataset_builder.foundation.text import clean_text
 
 from .client import AnnotationError
 
@@ -49,7 +49,7 @@ def match(utterances: list[dict], start: float, end: float, min_overlap: float =
 
 def reviewer_key(client, home: Path, workspace_name: str) -> str:
     """The simulated reviewer's API key: created once (as an annotator of ``workspace_name``), kept owner-only."""
-    from dataset_builder.atomic import write_text_atomic
+    from dataset_builder.foundation.atomic import write_text_atomic
 
     from .team import add_user
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import argilla as rg
 import jiwer
 
-from modeling.text import clean_text
+from dataset_builder.foundation.text import clean_text
 
 from .client import AnnotationError, workspace
 

@@ -76,7 +76,7 @@ def main() -> None:
     from annotation.pull import pull
     from annotation.push import PushReport, collect, get_or_create_dataset, push
     from annotation.server import launcher
-    from dataset_builder.config import get_settings
+    from dataset_builder.foundation.config import get_settings
     from dataset_builder.store import Chunk, ChunkStatus, Segment, session_scope
 
     settings = get_settings()

@@ -50,7 +50,7 @@ def percentile(xs: list[float], p: float) -> float:
 
 def make_items(start: int, n: int, qids: dict, audio_base: str, seed: int = 0) -> list[dict]:
     from dataset_builder.synth.lexicon import make_utterance
-    from modeling.text import en_ratio
+    from dataset_builder.foundation.text import en_ratio
 
     items = []
     for i in range(start, start + n):

@@ -44,7 +44,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vecs-bench-prelabel-"))
     os.environ["VECS_HOME"] = str(work / "home")
     os.environ.pop("VECS_DB_URL", None)
-    from dataset_builder.config import get_settings
+    from dataset_builder.foundation.config import get_settings
     from dataset_builder.ingest import ingest
     from dataset_builder.prelabel.gemini import GeminiCaller, GeminiEngine
     from dataset_builder.prelabel.keypool import KeyPool
@@ -73,7 +73,7 @@ def main() -> None:
         with FakeGemini(keys={k: "ok" for k in keys}, rate=rates, window=args.window, error_rate=args.error_rate,
                         latency=tuple(args.latency), seed=1, responder=responder) as fake:
             pool = KeyPool(keys, [FLASH, PRO], settings=settings, window=args.window, seed=0)
-            engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=30.0), seed=0)
+            engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=30.0), settings, seed=0)
             t0 = time.perf_counter()
             run = asyncio.run(run_engine(engine, settings, concurrency=args.concurrency, progress=True))
             elapsed = time.perf_counter() - t0

@@ -48,9 +48,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from dataset_builder.audio import load_audio
+    from dataset_builder.foundation.audio import load_audio
     from modeling.metrics import cer, wer
-    from modeling.plots import bars, histogram
+    from dataset_builder.foundation.plots import bars, histogram
     from modeling.streaming.transcribe import online_processor, transcribe_stream
     from modeling.whisper.decode import WhisperTranscriber
     from modeling.whisper.model import load

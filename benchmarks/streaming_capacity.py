@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import RESULTS, synthetic_corpus, write_result  # noqa: E402
 from benchmarks.whisper_throughput import SHAPES, WORDS  # noqa: E402
-from dataset_builder.config import SAMPLE_RATE  # noqa: E402
+from dataset_builder.foundation.config import SAMPLE_RATE  # noqa: E402
 
 
 def shared_model(args):
@@ -116,8 +116,8 @@ def main() -> None:
 
     import torch
 
-    from dataset_builder.audio import load_audio
-    from modeling.plots import curves
+    from dataset_builder.foundation.audio import load_audio
+    from dataset_builder.foundation.plots import curves
 
     corpus = synthetic_corpus(1, max(1.0, args.seconds / 60), 21, channels=1)
     audio = load_audio(next(corpus.rglob("*.m4a")), end=args.seconds)

@@ -108,7 +108,7 @@ def run_baseline(data: Path, model: Path, out: Path, args) -> dict:
     from transformers import (Seq2SeqTrainer, Seq2SeqTrainingArguments, WhisperForConditionalGeneration,
                               WhisperProcessor)
 
-    from dataset_builder.audio import decode_audio_bytes
+    from dataset_builder.foundation.audio import decode_audio_bytes
 
     reset_peak()
     processor = WhisperProcessor.from_pretrained(model)

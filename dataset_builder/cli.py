@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import DEFAULT_TIERS, gemini_keys, gemini_prices, get_settings
+from .foundation.config import DEFAULT_TIERS, gemini_keys, gemini_prices, get_settings
 
 app = typer.Typer(
     add_completion=False,
@@ -115,7 +115,8 @@ def prelabel(
             from .prelabel.refine import load_refiner
 
             refiner = load_refiner(warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"))
-        runner_engine = GeminiEngine(pool, GeminiCaller(base_url=base_url, timeout_s=timeout), refiner=refiner)
+        runner_engine = GeminiEngine(pool, GeminiCaller(base_url=base_url, timeout_s=timeout), settings,
+                                     refiner=refiner)
     elif engine == "captions":
         from .prelabel.captions import CaptionsEngine
 
@@ -183,7 +184,7 @@ def status(
             return
     data = collect(settings)
     if html_out is not None:
-        from .atomic import write_text_atomic
+        from .foundation.atomic import write_text_atomic
         from .dashboard import render
 
         write_text_atomic(html_out, render(data))
@@ -370,7 +371,7 @@ def transcribe_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of text."),
 ) -> None:
     """Transcribe code-switched speech, offline or streaming (LocalAgreement-2, bilingual language tags)."""
-    from dataset_builder.audio import MediaError
+    from dataset_builder.foundation.audio import MediaError
     from modeling.loading import ModelError
     from modeling.streaming.transcribe import read_clip, transcribe_offline, transcribe_stream
 

@@ -6,7 +6,7 @@ import html
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .config import Settings
+from .foundation.config import Settings
 from .status import status as collect
 from .store import ChunkStatus
 

@@ -165,7 +165,7 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
 
 def model_figures(evals: Path) -> None:
     """WER/CER bars of both ASR models side by side (``vecs evaluate --task st`` draws the ST bars itself)."""
-    from modeling.plots import bars
+    from dataset_builder.foundation.plots import bars
 
     asr = {name: json.loads((evals / name / "metrics.json").read_text()) for name in ("whisper", "e2e")
            if (evals / name / "metrics.json").exists()}

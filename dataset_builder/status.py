@@ -9,7 +9,7 @@ from collections import defaultdict
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from .config import Settings
+from .foundation.config import Settings
 from .store import Channel, Chunk, ChunkStatus, Segment, Video, session_scope
 
 #: Chunks in these states have machine labels.

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
-from .config import Settings, get_settings
+from .foundation.config import SAMPLE_RATE, Settings, get_settings
 
 
 def utcnow() -> dt.datetime:
@@ -71,7 +71,8 @@ class Video(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     duration: Mapped[float] = mapped_column(Float, default=0.0)
     num_samples: Mapped[int] = mapped_column(Integer, default=0)
-    sample_rate: Mapped[int] = mapped_column(Integer, default=16000)
+    #: Always SAMPLE_RATE (ingest normalizes every source to it); a column so older stores stay writable.
+    sample_rate: Mapped[int] = mapped_column(Integer, default=SAMPLE_RATE)
     audio_path: Mapped[str | None] = mapped_column(String(2000))
     #: ``{"vi": "captions/ID.vi.vtt", ...}`` relative to ``$VECS_HOME``.
     captions: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -120,15 +121,15 @@ class Chunk(Base):
 
     @property
     def start(self) -> float:
-        return self.start_sample / self.video.sample_rate
+        return self.start_sample / SAMPLE_RATE
 
     @property
     def end(self) -> float:
-        return self.end_sample / self.video.sample_rate
+        return self.end_sample / SAMPLE_RATE
 
     @property
     def duration(self) -> float:
-        return (self.end_sample - self.start_sample) / self.video.sample_rate
+        return (self.end_sample - self.start_sample) / SAMPLE_RATE
 
 
 class Segment(Base):

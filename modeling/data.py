@@ -15,10 +15,10 @@ from typing import Iterator, Sequence
 
 import soundfile as sf
 
-from dataset_builder.audio import MediaError, decode_audio_bytes
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.audio import MediaError, decode_audio_bytes
+from dataset_builder.foundation.config import SAMPLE_RATE
 
-from .text import clean_text, en_ratio
+from dataset_builder.foundation.text import clean_text, en_ratio
 
 
 class DataError(ValueError):

@@ -7,17 +7,17 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dataset_builder.atomic import write_text_atomic
+from dataset_builder.foundation.atomic import write_text_atomic
 
 from .data import load_split
 from .metrics import Latency, asr_scores, is_loop, translation_scores
-from .text import normalize_for_scoring
+from dataset_builder.foundation.text import normalize_for_scoring
 
 
 def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: str = "test", out_dir: Path,
                  batch_size: int = 8, limit: int | None = None, progress: bool = True) -> dict:
     from .e2e.model import is_e2e
-    from .plots import length_scatter
+    from dataset_builder.foundation.plots import length_scatter
 
     if is_e2e(model):  # the E2E model's <2transcribe> output
         from .e2e.decode import E2ETranslator
@@ -70,7 +70,7 @@ def evaluate_st(dataset: str, *, e2e: str | None = None, asr_model: str | None =
                 config: str = "verified", split: str = "test", out_dir: Path, batch_size: int = 8,
                 limit: int | None = None, progress: bool = True) -> dict:
     """E2E and the cascade (both modes) on the same clips: BLEU/chrF with signatures, latency per clip."""
-    from .plots import bars
+    from dataset_builder.foundation.plots import bars
 
     systems: dict[str, object] = {}
     if e2e:

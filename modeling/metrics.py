@@ -11,7 +11,7 @@ import jiwer
 import numpy as np
 import sacrebleu
 
-from .text import normalize_for_scoring, word_language
+from dataset_builder.foundation.text import normalize_for_scoring, word_language
 
 
 def _pairs(refs: Sequence[str], hyps: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -267,7 +267,7 @@ def _save_checkpoint(accelerator, out: Path, state: dict, keep: int = 2) -> None
 
 
 def plot_curves(history: list[dict], out: Path, metric: str) -> None:
-    from .plots import curves
+    from dataset_builder.foundation.plots import curves
 
     loss = [(h["step"], h["loss"]) for h in history if "loss" in h]
     curves({"train loss": ([s for s, _ in loss], [v for _, v in loss])}, out / "loss_curve.png",

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout runs without installing vecs
 
-from dataset_builder.audio import MediaError  # noqa: E402
-from dataset_builder.config import SAMPLE_RATE  # noqa: E402
+from dataset_builder.foundation.audio import MediaError  # noqa: E402
+from dataset_builder.foundation.config import SAMPLE_RATE  # noqa: E402
 from modeling.loading import ModelError  # noqa: E402
 
 
@@ -170,7 +170,7 @@ def error_html(message: str) -> str:
 def _by_word(text: str) -> str:
     """English words inside a segment coloured too: the segment's tag is its matrix language, the switch is
     often one word (*mình có một <b>meeting</b>*)."""
-    from modeling.text import token_language
+    from dataset_builder.foundation.text import token_language
 
     return " ".join(f'<span class="lang-en">{html.escape(t)}</span>' if token_language(t) == "en" else html.escape(t)
                     for t in text.split())
@@ -243,7 +243,7 @@ SYSTEMS = ("Whisper (off-the-shelf)", "VECS Whisper", "E2E", "Cascade")
 
 def word_diff(reference: str, hypothesis: str) -> str:
     """The hypothesis against the reference, word by word: deleted, inserted and substituted words marked."""
-    from modeling.text import normalize_for_scoring
+    from dataset_builder.foundation.text import normalize_for_scoring
 
     ref, hyp = normalize_for_scoring(reference).split(), normalize_for_scoring(hypothesis).split()
     out = []

@@ -19,7 +19,7 @@ import soundfile as sf
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from dataset_builder.config import Settings  # noqa: E402
+from dataset_builder.foundation.config import Settings  # noqa: E402
 from dataset_builder.store import dispose_engines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import soundfile as sf
 from sqlalchemy import select
 
 from conftest import run_vecs
-from dataset_builder.audio import load_audio
+from dataset_builder.foundation.audio import load_audio
 from dataset_builder.store import Chunk, Video, session_scope
 from dataset_builder.synth import synthesize_corpus
 

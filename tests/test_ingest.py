@@ -13,7 +13,7 @@ import soundfile as sf
 from sqlalchemy import func, select
 
 from conftest import make_m4a, make_wav, run_vecs, wait_for
-from dataset_builder.atomic import TMP_MARK
+from dataset_builder.foundation.atomic import TMP_MARK
 from dataset_builder.ingest import chunk_spans, ingest
 from dataset_builder.store import Chunk, Video, session_scope
 
@@ -171,7 +171,7 @@ def test_bad_input_one_line_each_others_ingested(settings, tmp_path):
 
 def test_truncated_media_detected_by_duration(tmp_path):
     """Where the decoder does not complain, the duration check still rejects a short decode."""
-    from dataset_builder.audio import MediaError, check_duration
+    from dataset_builder.foundation.audio import MediaError, check_duration
 
     check_duration(300.02, 300.0, "ok.m4a")
     with pytest.raises(MediaError, match=r"t\.m4a: truncated or corrupt \(decoded 150\.00 s, container says 300\.00 s\)"):

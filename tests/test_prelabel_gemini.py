@@ -57,7 +57,7 @@ def _responder(chunks) -> TruthResponder:
 
 def _run(settings, fake, keys=KEYS, tiers=(FLASH, PRO), concurrency=4, window=60.0, limit=None):
     pool = KeyPool(list(keys), list(tiers), settings=settings, window=window, seed=0)
-    engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=5.0), seed=0)
+    engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=5.0), settings, seed=0)
     return asyncio.run(run_engine(engine, settings, concurrency=concurrency, limit=limit, progress=False))
 
 
@@ -186,7 +186,7 @@ def test_timeouts_and_server_errors_are_retried(settings, chunks):
         fake.script(Fault(503), Fault(500))
         pool = KeyPool(KEYS, [FLASH, PRO], settings=settings, seed=0)
         caller = GeminiCaller(base_url=fake.url, timeout_s=1.0)
-        run = asyncio.run(run_engine(GeminiEngine(pool, caller, seed=0), settings, concurrency=3, progress=False))
+        run = asyncio.run(run_engine(GeminiEngine(pool, caller, settings, seed=0), settings, concurrency=3, progress=False))
     assert run.done == 5 and run.failed == 0
     with session_scope(settings) as s:
         details = s.scalars(select(PrelabelAttempt.detail).where(PrelabelAttempt.outcome == "transient")).all()

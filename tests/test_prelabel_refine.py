@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from dataset_builder.audio import load_audio
+from dataset_builder.foundation.audio import load_audio
 from dataset_builder.prelabel.parsing import Segment
 from dataset_builder.prelabel.refine import load_refiner
 from dataset_builder.synth import synthesize_corpus

@@ -34,8 +34,8 @@ app = _load_app()
 
 def code_switched_wav(path: Path) -> Path:
     """Four espeak-ng utterances, Vietnamese and English, with pauses: what a visitor might say."""
-    from dataset_builder.audio import StreamResampler
-    from dataset_builder.synth.speech import SR as ESPEAK_SR, espeak
+    from dataset_builder.foundation.audio import StreamResampler
+    from dataset_builder.foundation.espeak import SR as ESPEAK_SR, espeak
 
     parts = [np.zeros(ESPEAK_SR // 2, np.float32)]
     for text, voice in [("mình có một meeting rất quan trọng với team", "vi"), ("we need to finish the report", "en-us"),
@@ -147,7 +147,7 @@ def test_live_handler_streams_and_reports_an_unloadable_model(models, clip, tmp_
     cfg = _config(models, dataset=str(tmp_path / "none"), live_translation="mt", stream_seconds=60)
     live = app.LiveHandlers(cfg, app.Models(cfg))
     audio, _ = sf.read(clip, dtype="float32")
-    from dataset_builder.audio import StreamResampler
+    from dataset_builder.foundation.audio import StreamResampler
 
     mic = (StreamResampler(SR, 48000)(audio, final=True) * 30000).astype(np.int16)
     session, seen = None, []

@@ -8,7 +8,7 @@ import time
 from sqlalchemy import func, select, update
 
 from conftest import make_wav, run_vecs
-from dataset_builder.config import Settings
+from dataset_builder.foundation.config import Settings
 from dataset_builder.store import (
     Chunk,
     ChunkStatus,

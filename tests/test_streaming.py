@@ -226,7 +226,7 @@ def test_transcribe_cli_streams_and_refuses_bad_input(tmp_path):
 def test_stream_resampler_matches_the_whole_signal_and_filters_aliases():
     """48 kHz int16 microphone chunks → 16 kHz: chunked equals all-at-once, a 440 Hz tone survives, a 12 kHz tone
     (above the new Nyquist) is removed instead of folding down."""
-    from dataset_builder.audio import StreamResampler
+    from dataset_builder.foundation.audio import StreamResampler
 
     t = np.arange(2 * 48000) / 48000
     mic = ((0.5 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 12000 * t)) * 32767).astype(np.int16)

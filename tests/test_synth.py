@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dataset_builder.foundation.text import looks_vietnamese
 from dataset_builder.synth import (
-    ENGLISH_VOCAB, PROPER_NOUNS, looks_vietnamese, make_sentence, make_utterance, synthesize_corpus,
+    ENGLISH_VOCAB, PROPER_NOUNS, make_sentence, make_utterance, synthesize_corpus,
 )
 
 needs_media = pytest.mark.skipif(

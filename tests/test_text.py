@@ -5,7 +5,7 @@ import unicodedata
 
 import pytest
 
-from modeling.text import clean_text, cmi, en_ratio, looks_vietnamese, word_language
+from dataset_builder.foundation.text import clean_text, cmi, en_ratio, looks_vietnamese, word_language
 
 
 def test_clean_text_nfc_invisible_and_spaces():

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from dataset_builder.atomic import pid_alive
+from dataset_builder.foundation.atomic import pid_alive
 
 OWNER_USERNAME = "vecs-owner"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../annotation

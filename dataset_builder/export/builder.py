@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from ..atomic import TMP_MARK
-from ..audio import MediaError
-from ..config import SAMPLE_RATE
+from ..foundation.atomic import TMP_MARK
+from ..foundation.audio import MediaError
+from ..foundation.config import SAMPLE_RATE
 from .plan import CONFIGS, Example, Plan
 from .report import write_figures
 from .splits import SPLITS

@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 import yaml
 
-from ..atomic import write_text_atomic
+from ..foundation.atomic import write_text_atomic
 from .builder import FEATURES
 from .plan import Plan
 from .splits import SPLITS

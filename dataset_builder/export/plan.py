@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from modeling.text import cmi, en_ratio
+from dataset_builder.foundation.text import cmi, en_ratio
 
-from ..config import Settings
+from ..foundation.config import Settings
 from ..guillotine import SegmentView, resolve
 from ..store import Chunk, ChunkStatus, SplitAssignment, Video, session_scope
 from .sanitize import sanitize
@@ -85,8 +85,7 @@ def build_plan(settings: Settings, *, group_by: str = "video", ratios: dict[str,
         chunks = [c for c in video.chunks if c.status in EXPORTABLE]
         if not chunks:
             continue
-        sr = video.sample_rate
-        decision = resolve(SegmentView(seg, c.index, c.start_sample / sr, c.end_sample / sr, c.is_last, seg.start,
+        decision = resolve(SegmentView(seg, c.index, c.start, c.end, c.is_last, seg.start,
                                        seg.end) for c in chunks for seg in c.segments)
         for config in CONFIGS:
             plan.dropped[config]["overlap_zone"] += len(decision.dropped_overlap_zone)

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from statistics import mean
 
-from modeling.text import words
+from dataset_builder.foundation.text import words
 
-from ..atomic import write_text_atomic
+from ..foundation.atomic import write_text_atomic
 from .plan import Plan
 from .splits import SPLITS
 
@@ -59,7 +59,7 @@ def write_report(out_dir: Path, report: dict) -> Path:
 
 def write_figures(out_dir: Path, plan: Plan, config: str) -> dict[str, str]:
     """Duration and CMI histograms per split of ``config``, for the card."""
-    from modeling.plots import histogram
+    from dataset_builder.foundation.plots import histogram
 
     exs = {s: plan.examples[config][s] for s in SPLITS if plan.examples[config][s]}
     histogram({s: [e.duration for e in v] for s, v in exs.items()}, Path(out_dir) / FIGURES["duration"],

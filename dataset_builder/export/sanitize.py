@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from modeling.text import clean_text
+from dataset_builder.foundation.text import clean_text
 
 #: Bracketed annotations of any kind: [laughter], [Music], [Âm nhạc], [inaudible 00:12]
 _BRACKETS = re.compile(r"\[[^\[\]]{1,40}\]")

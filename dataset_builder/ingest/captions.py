@@ -5,7 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..foundation.atomic import atomic_path
 
 CAPTION_EXTS = (".vtt", ".srt")
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*$")

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from ..atomic import TMP_MARK
+from ..foundation.atomic import TMP_MARK
 
 
 @dataclass(frozen=True)

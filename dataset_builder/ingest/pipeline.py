@@ -19,9 +19,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import audio
-from ..atomic import TMP_MARK, remove_stale_temps
-from ..config import Settings, get_settings
+from ..foundation import audio
+from ..foundation.atomic import TMP_MARK, remove_stale_temps
+from ..foundation.config import SAMPLE_RATE, Settings, get_settings
 from ..store import Chunk, ChunkStatus, Video, VideoStatus, get_or_create_channel, session_scope
 from .captions import find_sidecars, store_captions
 from .chunking import ChunkWriter
@@ -156,17 +156,17 @@ def _process(
     flac = settings.audio_dir / f"{video_id}.flac"
     chunk_dir = settings.chunks_dir / video_id
     written.extend([flac, chunk_dir])
-    writer = ChunkWriter(settings.sample_rate, lambda k: chunk_dir / f"{video_id}_c{k:04d}.flac",
+    writer = ChunkWriter(SAMPLE_RATE, lambda k: chunk_dir / f"{video_id}_c{k:04d}.flac",
                          settings.chunk_seconds, settings.overlap_seconds)
-    expected = max(info.duration, 1e-9) * settings.sample_rate
+    expected = max(info.duration, 1e-9) * SAMPLE_RATE
 
     def feed(block) -> None:
         writer.feed(block)
         report(min(writer.pos, expected), expected, "normalize + chunk")
 
     try:
-        frames = audio.normalize_stream(got.path, flac, feed, sample_rate=settings.sample_rate, name=name)
-        audio.check_duration(frames / settings.sample_rate, info.duration, name)
+        frames = audio.normalize_stream(got.path, flac, feed, sample_rate=SAMPLE_RATE, name=name)
+        audio.check_duration(frames / SAMPLE_RATE, info.duration, name)
         if writer.peak / 32768 < audio.SILENCE_PEAK:
             db = 20 * math.log10(writer.peak / 32768) if writer.peak > 0 else float("-inf")
             raise audio.MediaError(f"{name}: silent audio (peak {db:.0f} dBFS)")
@@ -207,9 +207,9 @@ def _process(
                 title=title,
                 extractor=got.extractor,
                 sha256=sha,
-                duration=frames / settings.sample_rate,
+                duration=frames / SAMPLE_RATE,
                 num_samples=frames,
-                sample_rate=settings.sample_rate,
+                sample_rate=SAMPLE_RATE,
                 audio_path=str(flac.relative_to(settings.home)),
                 captions=captions,
                 status=VideoStatus.READY,
@@ -231,7 +231,7 @@ def _process(
     except IntegrityError:
         # Another worker committed the same source first: its files are the same bytes, keep them.
         return IngestOutcome(entry.url, "skipped", "ingested concurrently by another worker", video_id)
-    return IngestOutcome(entry.url, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / settings.sample_rate)
+    return IngestOutcome(entry.url, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
 
 
 def _remove(paths: list[Path]) -> None:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from modeling.text import clean_text
+from dataset_builder.foundation.text import clean_text
 
 from .parsing import Segment, parse_timestamp
 from .runner import ChunkFailed, ChunkJob, Labeled, Run

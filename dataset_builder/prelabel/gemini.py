@@ -20,7 +20,8 @@ import soundfile as sf
 from google import genai
 from google.genai import errors, types
 
-from ..audio import load_audio
+from ..foundation.audio import load_audio
+from ..foundation.config import SAMPLE_RATE, Settings
 from .keypool import KeyPool, Lease
 from .parsing import Segment, parse_response
 from .prompts import RESPONSE_SCHEMA, SYSTEM_PROMPT, user_prompt
@@ -167,8 +168,10 @@ CONTINUE_MARGIN_S = 1.0
 class GeminiEngine:
     name = "gemini"
 
-    def __init__(self, pool: KeyPool, caller: GeminiCaller, *, refiner=None, seed: int | None = None) -> None:
+    def __init__(self, pool: KeyPool, caller: GeminiCaller, settings: Settings, *, refiner=None,
+                 seed: int | None = None) -> None:
         self.pool = pool
+        self.settings = settings  # where the audit trail of every request goes
         self.caller = caller
         self.refiner = refiner
         self._rng = random.Random(seed)
@@ -183,7 +186,7 @@ class GeminiEngine:
                 reply = await self.caller.generate(lease, audio)
             except RequestFailed as fail:
                 await asyncio.to_thread(
-                    record_attempt, run.settings, chunk_id=job.chunk_id, engine=self.name, model=lease.model,
+                    record_attempt, self.settings, chunk_id=job.chunk_id, engine=self.name, model=lease.model,
                     key_hash=lease.key_hash, latency_s=fail.latency, offset_s=offset, outcome=fail.kind,
                     http_code=fail.http_code, detail=fail.detail[:1000],
                 )
@@ -212,13 +215,13 @@ class GeminiEngine:
 
     async def label(self, job: ChunkJob, run: Run) -> Labeled:
         try:
-            samples = await asyncio.to_thread(load_audio, job.audio_path, sample_rate=job.sample_rate)
+            samples = await asyncio.to_thread(load_audio, job.audio_path, sample_rate=SAMPLE_RATE)
             file_bytes = await asyncio.to_thread(job.audio_path.read_bytes)
         except Exception as exc:  # missing or corrupt chunk audio fails this chunk only
             raise ChunkFailed(f"chunk audio unreadable: {exc}") from None
         if len(samples) == 0:
             raise ChunkFailed("chunk audio is empty")
-        duration = len(samples) / job.sample_rate
+        duration = len(samples) / SAMPLE_RATE
         segments: list[Segment] = []
         repairs: Counter = Counter()
         drops: Counter = Counter()
@@ -227,13 +230,13 @@ class GeminiEngine:
         avoid: set[str] = set()
         for _ in range(MAX_CONTINUATIONS + 2):
             # The chunk file as stored; only a continuation re-encodes the tail it asks about.
-            audio = file_bytes if offset == 0 else _flac_bytes(samples[int(round(offset * job.sample_rate)):], job.sample_rate)
+            audio = file_bytes if offset == 0 else _flac_bytes(samples[int(round(offset * SAMPLE_RATE)):], SAMPLE_RATE)
             reply, lease = await self._request(job, run, audio, offset, avoid)
             parsed = parse_response(reply.text, duration, finish_reason=reply.finish_reason, offset=offset)
             outcome = "loop" if parsed.loop else "unparseable" if parsed.unparseable else (
                 "truncated" if parsed.truncated else "ok")
             await asyncio.to_thread(
-                record_attempt, run.settings, chunk_id=job.chunk_id, engine=self.name, model=lease.model,
+                record_attempt, self.settings, chunk_id=job.chunk_id, engine=self.name, model=lease.model,
                 key_hash=lease.key_hash, latency_s=reply.latency, offset_s=offset, prompt_tokens=reply.prompt_tokens,
                 output_tokens=reply.output_tokens, outcome=outcome, finish_reason=reply.finish_reason,
                 detail=parsed.loop, raw_response=reply.text,
@@ -259,13 +262,13 @@ class GeminiEngine:
         segments.sort(key=lambda s: (s.start, s.end))
         raw = [(s.start, s.end) for s in segments]
         if self.refiner is not None and segments:
-            segments = await asyncio.to_thread(self.refiner.refine, samples, job.sample_rate, segments)
+            segments = await asyncio.to_thread(self.refiner.refine, samples, SAMPLE_RATE, segments)
         return Labeled(segments, raw, repairs, drops, agent=lease.model)
 
 
 def _dedupe_loops(segments: list[Segment], repairs: Counter) -> list[Segment]:
     """Keep one of each run of repeated text (a loop that survived its retry)."""
-    from modeling.text import loop_key
+    from dataset_builder.foundation.text import loop_key
 
     out: list[Segment] = []
     for seg in segments:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from ..config import Settings
+from ..foundation.config import Settings
 from ..store import KeyState, session_scope
 
 #: Gemini's daily quotas reset at midnight Pacific time.

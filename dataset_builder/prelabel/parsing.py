@@ -12,7 +12,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-from modeling.text import clean_text, loop_key
+from dataset_builder.foundation.text import clean_text, loop_key
 
 #: Whisper's long-form threshold: text compressing better than this is repetitive.
 COMPRESSION_RATIO_MAX = 2.4

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import delete, func, select, update
 
-from ..atomic import pid_alive
-from ..config import Settings
+from ..foundation.atomic import pid_alive
+from ..foundation.config import Settings
 from ..store import Chunk, ChunkStatus, PrelabelAttempt, Segment, claim_chunks, session_scope, utcnow
 from .parsing import Segment as ParsedSegment
 
@@ -33,7 +33,6 @@ class ChunkJob:
     duration: float
     is_last: bool
     captions: dict
-    sample_rate: int
 
 
 @dataclass
@@ -71,7 +70,6 @@ class Run:
     drops: Counter = field(default_factory=Counter)
     failures: list = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
-    settings: Settings | None = None
 
 
 # -- store access (sync; run in threads) ------------------------------------------------------------------
@@ -108,8 +106,8 @@ def claim_job(settings: Settings) -> ChunkJob | None:
         v = c.video
         return ChunkJob(
             chunk_id=c.id, video_id=v.video_id, index=c.index, audio_path=settings.home / c.audio_path,
-            start=c.start_sample / v.sample_rate, duration=(c.end_sample - c.start_sample) / v.sample_rate,
-            is_last=c.is_last, captions=dict(v.captions or {}), sample_rate=v.sample_rate,
+            start=c.start, duration=c.duration,
+            is_last=c.is_last, captions=dict(v.captions or {}),
         )
 
 
@@ -160,7 +158,7 @@ async def run_engine(
     progress: bool = True,
     console: Console | None = None,
 ) -> Run:
-    run = Run(settings=settings)
+    run = Run()
     await asyncio.to_thread(release_dead_claims, settings)
     total = await asyncio.to_thread(pending_count, settings)
     if limit is not None:

@@ -4,7 +4,7 @@
 ``make_sentence`` / ``ENGLISH_VOCAB`` are the bilingual text generator and its vocabulary.
 """
 from .corpus import synthesize_corpus, video_id, slugify
-from .lexicon import ENGLISH_VOCAB, PROPER_NOUNS, looks_vietnamese, make_sentence, make_utterance
+from .lexicon import ENGLISH_VOCAB, PROPER_NOUNS, make_sentence, make_utterance
 
 __all__ = [
     "synthesize_corpus",
@@ -12,7 +12,6 @@ __all__ = [
     "make_utterance",
     "ENGLISH_VOCAB",
     "PROPER_NOUNS",
-    "looks_vietnamese",
     "video_id",
     "slugify",
 ]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import remove_stale_temps, write_text_atomic
+from ..foundation.atomic import remove_stale_temps, write_text_atomic
 from .lexicon import VOCAB, _draw_kind, make_utterance, nfc
 from .speech import SR, FORMATS, Host, encode, music, render_sentence
 

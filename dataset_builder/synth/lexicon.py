@@ -17,8 +17,6 @@ Entry surfaces may mix languages: in ``"[text] cho"`` only the bracketed part is
 """
 from __future__ import annotations
 
-from modeling.text import looks_vietnamese  # noqa: F401  (re-exported: tests and callers use it here)
-
 import random
 import re
 import unicodedata
@@ -30,7 +28,6 @@ __all__ = [
     "Sentence",
     "make_sentence",
     "make_utterance",
-    "looks_vietnamese",
     "nfc",
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 from ..data import teacher_forcing
 from .model import prompt_ids

@@ -24,6 +24,8 @@ from transformers import (
 )
 from transformers.modeling_outputs import BaseModelOutput
 
+from dataset_builder.foundation.config import SAMPLE_RATE
+
 from ..data import IGNORE
 from ..loading import load_or_fail
 from .tokenizer import TARGET_LANG, TASKS, load_text_tokenizer, train_text_tokenizer
@@ -82,7 +84,7 @@ def build_offline(texts, *, vocab_size: int = 1000, hidden: int = 96, d_model: i
                           add_cross_attention=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                           bos_token_id=tok.bos_token_id, decoder_start_token_id=tok.eos_token_id, scale_embedding=True)
     model = SpeechEncoderDecoderModel(encoder=Wav2Vec2Model(enc_cfg), decoder=MBartForCausalLM(dec_cfg))
-    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
                                   return_attention_mask=True)
     _configure(model, tok)
     return model, fe, tok

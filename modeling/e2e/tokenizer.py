@@ -8,7 +8,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES
 
-from ..text import clean_text
+from dataset_builder.foundation.text import clean_text
 
 TASKS = {"asr": "<2transcribe>", "st": "<2translate>"}
 TARGET_LANG = "vi_VN"

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, LogitsProcessorList, MBartConfig, MBartForConditionalGeneration
 
 from ..e2e.tokenizer import load_text_tokenizer, train_text_tokenizer
-from ..text import clean_text, token_language, words
+from dataset_builder.foundation.text import clean_text, token_language, words
 from ..whisper.decode import LoopGuard
 from ..loading import load_or_fail
 

@@ -3,7 +3,7 @@ language-token probabilities every window, and a switch becomes official only af
 windows above ``threshold`` — so a cough does not flip the stream to the other language."""
 from __future__ import annotations
 
-from ..text import looks_vietnamese, word_language, words
+from dataset_builder.foundation.text import looks_vietnamese, word_language, words
 
 SHORT_FRAGMENT = 6  # characters: below this the language token is noise; decide by script
 

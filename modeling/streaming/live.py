@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dataset_builder.audio import StreamResampler
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.audio import StreamResampler
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 from .online import OnlineProcessor, StreamUpdate
 from .translation import TranslatedCommit, TranslationStream

@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 from .hypothesis import HypothesisBuffer, Word
 from .language import LanguageTracker, fragment_language

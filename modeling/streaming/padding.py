@@ -8,8 +8,8 @@ import shutil
 
 import numpy as np
 
-from dataset_builder.audio import StreamResampler
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.audio import StreamResampler
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 PADDING_TEXT = "Okay, bye bye."
 
@@ -18,7 +18,7 @@ PADDING_TEXT = "Okay, bye bye."
 def universal_padding(gap: float = 0.3) -> np.ndarray | None:
     if shutil.which("espeak-ng") is None:
         return None
-    from dataset_builder.synth.speech import SR, espeak
+    from dataset_builder.foundation.espeak import SR, espeak
 
     speech = StreamResampler(SR)(espeak(PADDING_TEXT, "en-us", 160, 50), final=True)
     clip = np.concatenate([speech * (0.3 / max(1e-6, float(np.abs(speech).max()))),

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from dataset_builder.audio import SILENCE_PEAK, MediaError, load_audio
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.audio import SILENCE_PEAK, MediaError, load_audio
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 MAX_SECONDS = 3600.0
 
@@ -45,10 +45,10 @@ def transcribe_offline(samples: np.ndarray, model: str) -> list[Segment]:
 
 def silero_regions():
     """silero-vad's speech regions (its ONNX model, shipped with the package), or None where it is missing."""
-    from dataset_builder.prelabel.refine import SileroVAD, silero_model_path
+    from dataset_builder.foundation.vad import load_vad
 
-    path = silero_model_path()
-    return SileroVAD(path).speech_regions if path else None
+    vad = load_vad()
+    return vad.speech_regions if vad else None
 
 
 def online_processor(model, *, languages=("vi", "en"), vad: bool = True, padding: bool = True, clock=None):

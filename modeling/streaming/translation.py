@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 from .online import Commit
 

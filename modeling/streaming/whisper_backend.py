@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessorList
 
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 from ..whisper.decode import LoopGuard, WhisperTranscriber
 from .hypothesis import Word

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dataset_builder.config import SAMPLE_RATE
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 from ..data import Sample, teacher_forcing
 

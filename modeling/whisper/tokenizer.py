@@ -14,7 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AddedToken
 from transformers.models.whisper.tokenization_whisper import LANGUAGES, WhisperTokenizer
 
-from ..text import clean_text
+from dataset_builder.foundation.text import clean_text
 
 TASK_TOKENS = ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>",
                "<|notimestamps|>"]

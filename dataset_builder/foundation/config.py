@@ -18,7 +18,6 @@ OVERLAP_SECONDS = 5
 class Settings:
     home: Path
     db_url: str
-    sample_rate: int = SAMPLE_RATE
     chunk_seconds: int = CHUNK_SECONDS
     overlap_seconds: int = OVERLAP_SECONDS
     extra: dict = field(default_factory=dict)
@@ -53,11 +52,11 @@ class Settings:
 
     @property
     def chunk_samples(self) -> int:
-        return self.chunk_seconds * self.sample_rate
+        return self.chunk_seconds * SAMPLE_RATE
 
     @property
     def overlap_samples(self) -> int:
-        return self.overlap_seconds * self.sample_rate
+        return self.overlap_seconds * SAMPLE_RATE
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.audio_dir, self.chunks_dir, self.captions_dir, self.downloads_dir):

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers, CI or the Space
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dataset_builder.atomic import atomic_path  # noqa: E402
+from .atomic import atomic_path  # noqa: E402
 
 SPLIT_COLOURS = {"train": "#4C72B0", "validation": "#DD8452", "test": "#55A868"}
 
