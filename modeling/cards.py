@@ -1,19 +1,41 @@
 """Model cards rendered from the templates in ``model_cards/`` with the real arguments and metrics; the YAML
-carries a ``model-index`` so the Hub shows the results."""
+carries a ``model-index`` so the Hub shows the results. Each family says how its card is drawn
+(:class:`CardSpec`, declared beside its training task)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
+TEMPLATES = files("model_cards")  # package data: cards render from an installed wheel too
 METRIC_NAMES = {"wer": "WER", "cer": "CER", "en_error_rate": "English-word error rate",
                 "vi_error_rate": "Vietnamese-word error rate", "loop_rate": "Loop rate",
                 "latency_mean_ms": "Latency mean (ms)", "latency_p95_ms": "Latency p95 (ms)", "rtf": "Real-time factor",
                 "bleu": "BLEU", "chrf": "chrF"}
 TRANSLATION_METRICS = {"bleu", "chrf"}
+
+
+@dataclass(frozen=True)
+class CardSpec:
+    template: str  # a file in model_cards/
+    tags: tuple[str, ...]
+    figures: tuple[str, ...]  # copied from the run's folder when they exist
+    base_model_args: tuple[str, ...]  # the arguments naming the checkpoints it starts from ("scratch": none)
+    pipeline_tag: str = "automatic-speech-recognition"
+
+    def base_model(self, args):
+        names = [getattr(args, a) for a in self.base_model_args]
+        if not names or names[0] == "scratch":
+            return None
+        return names[0] if len(names) == 1 else names
+
+
+def hub_repo_id(args) -> str:
+    """The repo a run pushes to, and the id its card shows."""
+    return args.hub_model_id or Path(args.output_dir).name
 
 
 def _dataset_link(dataset: str) -> tuple[str, str | None]:
@@ -22,9 +44,9 @@ def _dataset_link(dataset: str) -> tuple[str, str | None]:
     return f"[{dataset}](https://huggingface.co/datasets/{dataset})", dataset
 
 
-def render_card(template: str, folder: Path, *, args, summary: dict, tags: list[str], base_model,
-                figures: tuple[str, ...], metrics: dict | None = None, split: str | None = None, **extra) -> Path:
-    """Write ``folder/README.md`` from ``model_cards/<template>``; metrics default to the checkpoint's saved
+def render_card(spec: CardSpec, folder: Path, *, args, summary: dict, metrics: dict | None = None,
+                split: str | None = None) -> Path:
+    """Write ``folder/README.md`` from ``model_cards/<spec.template>``; metrics default to the checkpoint's saved
     validation scores (``eval_results.json``), figures are copied from the run's folder."""
     folder = Path(folder)
     if metrics is None:
@@ -32,45 +54,31 @@ def render_card(template: str, folder: Path, *, args, summary: dict, tags: list[
         metrics = json.loads(saved.read_text()) if saved.exists() else {}
     split = split or args.eval_split
     link, dataset_id = _dataset_link(args.dataset)
-    repo_id = args.hub_model_id or f"vecs/{Path(args.output_dir).name}"
+    repo_id = hub_repo_id(args)
+    base_model = spec.base_model(args)
     shown = {k: v for k, v in metrics.items() if k in METRIC_NAMES and v is not None}
     results = [EvalResult(task_type="translation" if k in TRANSLATION_METRICS else "automatic-speech-recognition",
                           dataset_type=dataset_id or "vecs-local", dataset_name="VECS code-switched speech",
                           dataset_config=args.dataset_config, dataset_split=split, metric_type=k,
                           metric_name=METRIC_NAMES[k], metric_value=float(v)) for k, v in shown.items()]
     data = ModelCardData(language=["vi", "en"], license="apache-2.0", library_name="transformers",
-                         pipeline_tag="automatic-speech-recognition", tags=["code-switching", "vecs", *tags],
+                         pipeline_tag=spec.pipeline_tag, tags=["code-switching", "vecs", *spec.tags],
                          datasets=[dataset_id] if dataset_id else None, base_model=base_model,
-                         metrics=sorted({"wer", "cer"} | (TRANSLATION_METRICS & set(shown))), model_name=repo_id,
+                         metrics=sorted({"wer", "cer", *TRANSLATION_METRICS} & set(shown)) or None, model_name=repo_id,
                          eval_results=results or None)
     folder.mkdir(parents=True, exist_ok=True)
     copied = []
-    for name in figures:
+    for name in spec.figures:
         src = Path(args.output_dir) / name
         if src.exists():
             (folder / name).write_bytes(src.read_bytes())
             copied.append(name)
     training_args = {k: v for k, v in asdict(args).items() if k not in ("progress", "resume") and v is not None}
     card = ModelCard.from_template(
-        data, template_path=str(TEMPLATES / template), model_name=repo_id, repo_id=repo_id, dataset_link=link,
+        data, template_path=str(TEMPLATES / spec.template), model_name=repo_id, repo_id=repo_id, dataset_link=link,
         args=args, eval_split=split, eval_samples=metrics.get("samples", "?"),
         metrics={METRIC_NAMES[k]: v for k, v in shown.items()}, training_args=training_args, summary=summary,
         figures=copied, signatures=[metrics[k] for k in ("bleu_signature", "chrf_signature") if metrics.get(k)],
-        **extra)
+        scratch=base_model is None)
     card.save(str(folder / "README.md"))
     return folder / "README.md"
-
-
-def render_whisper_card(folder: Path, *, args, summary: dict, **kw) -> Path:
-    scratch = args.model_name_or_path == "scratch"
-    return render_card("whisper.md", folder, args=args, summary=summary, tags=["whisper"],
-                       base_model=None if scratch else args.model_name_or_path,
-                       figures=("cer_curve.png", "loss_curve.png", "length_scatter.png"), scratch=scratch, **kw)
-
-
-def render_e2e_card(folder: Path, *, args, summary: dict, **kw) -> Path:
-    scratch = args.encoder_name_or_path == "scratch"
-    return render_card("e2e.md", folder, args=args, summary=summary,
-                       tags=["speech-translation", "wav2vec2", "mbart-50"],
-                       base_model=None if scratch else [args.encoder_name_or_path, args.decoder_name_or_path],
-                       figures=("score_curve.png", "loss_curve.png"), scratch=scratch, **kw)

@@ -3,22 +3,14 @@ sentence, or only the English spans in place (the Vietnamese words are already V
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from .mt.model import Translator
+from .decoding import Heard
+from .mt.decode import Translator
 from .whisper.decode import WhisperTranscriber
 
 MODES = ("sentence", "spans")
-
-
-@dataclass
-class CascadeOutput:
-    transcript: str
-    translation: str
-    seconds: float
-    audio_seconds: float
 
 
 class Cascade:
@@ -27,10 +19,20 @@ class Cascade:
             raise ValueError(f"cascade mode {mode!r}: expected one of {', '.join(MODES)}")
         self.asr, self.mt, self.mode = transcriber, translator, mode
 
-    def run(self, arrays: list[np.ndarray]) -> list[CascadeOutput]:
+    def hear(self, arrays: list[np.ndarray], *, translate: bool = True) -> list[Heard]:
         t0 = time.perf_counter()
         heard = self.asr.transcribe(arrays)
         texts = [h.text for h in heard]
-        translated = self.mt.translate(texts) if self.mode == "sentence" else self.mt.translate_spans(texts)
+        if not translate:
+            translated = [""] * len(texts)
+        elif self.mode == "sentence":
+            translated = self.mt.translate(texts)
+        else:
+            translated = self.mt.translate_spans(texts)
         each = (time.perf_counter() - t0) / max(1, len(arrays))
-        return [CascadeOutput(h.text, t, each, h.audio_seconds) for h, t in zip(heard, translated)]
+        return [Heard(h.text, t, h.language, each, h.audio_seconds) for h, t in zip(heard, translated)]
+
+
+def spans_cascade(transcriber: WhisperTranscriber, translator: Translator) -> Cascade:
+    """The cascade the Space shows: English spans translated in place (Vietnamese words kept)."""
+    return Cascade(transcriber, translator, "spans")

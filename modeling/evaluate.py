@@ -16,21 +16,15 @@ from dataset_builder.foundation.text import normalize_for_scoring
 
 def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: str = "test", out_dir: Path,
                  batch_size: int = 8, limit: int | None = None, progress: bool = True) -> dict:
-    from .e2e.model import is_e2e
+    """A speech model's transcripts (Whisper, or the E2E model's ``<2transcribe>`` output) against the split."""
     from dataset_builder.foundation.plots import length_scatter
 
-    if is_e2e(model):  # the E2E model's <2transcribe> output
-        from .e2e.decode import E2ETranslator
-        from .e2e.model import load as load_e2e
+    from .registry import family_of
 
-        runner = E2ETranslator(*load_e2e(model))
-        transcribe = lambda arrays: runner.run(arrays, "asr")  # noqa: E731
-    else:
-        from .whisper.decode import WhisperTranscriber
-        from .whisper.model import load
-
-        runner = WhisperTranscriber(*load(model))  # fails with one line before any audio is read
-        transcribe = runner.transcribe
+    family = family_of(model)
+    if not family.speech:
+        raise ValueError(f"--task asr needs a speech model; {model!r} is a {family.name} model")
+    runner = family.load(model)  # fails with one line before any audio is read
     data = load_split(dataset, config, split, limit=limit)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,15 +40,15 @@ def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: s
                 data.skipped["undecodable_audio"] += 1
         if not arrays:
             continue
-        outs = transcribe([a for _, a in arrays])
+        outs = runner.hear([a for _, a in arrays], translate=False)
         for (s, _), o in zip(arrays, outs):
             refs.append(s.transcript)
-            hyps.append(o.text)
+            hyps.append(o.transcript)
             latency.seconds.append(o.seconds)
             latency.audio_seconds.append(o.audio_seconds)
-            rows.append({"id": s.id, "reference": s.transcript, "prediction": o.text, "language": o.language,
-                         "loop": is_loop(o.text, s.transcript), "seconds": round(o.seconds, 4)})
-    metrics = {"model": model, "dataset": dataset, "config": config, "split": split, "task": "asr",
+            rows.append({"id": s.id, "reference": s.transcript, "prediction": o.transcript, "language": o.language,
+                         "loop": is_loop(o.transcript, s.transcript), "seconds": round(o.seconds, 4)})
+    metrics = {"model": model, "family": family.name, "dataset": dataset, "config": config, "split": split, "task": "asr",
                **asr_scores(refs, hyps), **latency.summary(), "skipped": dict(data.skipped),
                "device": str(runner.device)}
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
@@ -72,19 +66,14 @@ def evaluate_st(dataset: str, *, e2e: str | None = None, asr_model: str | None =
     """E2E and the cascade (both modes) on the same clips: BLEU/chrF with signatures, latency per clip."""
     from dataset_builder.foundation.plots import bars
 
+    from .cascade import Cascade
+    from .registry import E2E, MT, WHISPER
+
     systems: dict[str, object] = {}
     if e2e:
-        from .e2e.decode import E2ETranslator
-        from .e2e.model import load as load_e2e
-
-        systems["e2e"] = E2ETranslator(*load_e2e(e2e))
+        systems["e2e"] = E2E.load(e2e)
     if asr_model and mt_model:
-        from .cascade import Cascade
-        from .mt.model import Translator, load as load_mt
-        from .whisper.decode import WhisperTranscriber
-        from .whisper.model import load as load_whisper
-
-        transcriber, translator = WhisperTranscriber(*load_whisper(asr_model)), Translator(*load_mt(mt_model))
+        transcriber, translator = WHISPER.load(asr_model), MT.load(mt_model)
         systems["cascade (sentence)"] = Cascade(transcriber, translator, "sentence")
         systems["cascade (English spans)"] = Cascade(transcriber, translator, "spans")
     if not systems:
@@ -96,8 +85,8 @@ def evaluate_st(dataset: str, *, e2e: str | None = None, asr_model: str | None =
     for i in tqdm(range(0, len(data.samples), batch_size), desc=f"evaluate st {split}", disable=not progress):
         arrays = [s.samples() for s in data.samples[i:i + batch_size]]
         for name, system in systems.items():
-            outs = system.run(arrays, "st") if name == "e2e" else system.run(arrays)
-            outputs[name] += [o.text if name == "e2e" else o.translation for o in outs]
+            outs = system.hear(arrays)
+            outputs[name] += [o.translation for o in outs]
             latency[name].seconds += [o.seconds for o in outs]
             latency[name].audio_seconds += [o.audio_seconds for o in outs]
     table = {name: {**translation_scores(refs, hyps), **latency[name].summary(), "samples": len(hyps)}

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Train the end-to-end speech-translation model (XLS-R + adapter + mBART-50) and push it (also: ``vecs train e2e``).
+"""Train the end-to-end speech-translation model (XLS-R + adapter + mBART-50) and push it (also: ``vecs train e2e``,
+``python -m modeling.e2e.train``).
 
     python scripts/train_e2e.py --dataset vecs/vecs-cs --output_dir e2e-vecs --mixed_precision bf16 \\
         --gradient_checkpointing --per_device_train_batch_size 16 --freeze_encoder_steps 1000 \\
@@ -10,17 +11,8 @@
 Offline: ``--encoder_name_or_path scratch`` builds a tiny wav2vec2 + mBART pair and a tokenizer from the corpus.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def main(argv=None) -> int:
-    from modeling.e2e.train import E2ETrainingArguments, train
-    from modeling.trainer import script_main
-
-    return script_main(E2ETrainingArguments, train, argv)
-
+from modeling.registry import FAMILIES
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(FAMILIES["e2e"].main())

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Fine-tune the cascade's MT model (mBART-50 many-to-many or NLLB) on transcript → translation pairs (also: ``vecs train mt``).
+"""Fine-tune the cascade's MT model (mBART-50 many-to-many or NLLB) on transcript → translation pairs (also:
+``vecs train mt``, ``python -m modeling.mt.train``).
 
     python scripts/train_mt.py --dataset vecs/vecs-cs --output_dir mt-vecs \\
         --model_name_or_path facebook/mbart-large-50-many-to-many-mmt --push_to_hub --hub_model_id me/vecs-mt
@@ -7,17 +8,8 @@
 Offline: ``--model_name_or_path scratch`` builds a tiny mBART and a tokenizer from the corpus text.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def main(argv=None) -> int:
-    from modeling.mt.train import MTTrainingArguments, train
-    from modeling.trainer import script_main
-
-    return script_main(MTTrainingArguments, train, argv)
-
+from modeling.registry import FAMILIES
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(FAMILIES["mt"].main())

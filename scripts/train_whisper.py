@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Fine-tune Whisper on a VECS dataset and push it to the Hub (also: ``vecs train whisper``).
+"""Fine-tune Whisper on a VECS dataset and push it to the Hub (also: ``vecs train whisper``,
+``python -m modeling.whisper.train``).
 
     python scripts/train_whisper.py --dataset vecs/vecs-cs --output_dir whisper-small-vecs \\
         --model_name_or_path openai/whisper-small --learning_rate 1e-5 --per_device_train_batch_size 16 \\
@@ -10,17 +11,8 @@
 Offline (no Hub): ``--model_name_or_path scratch`` builds a small Whisper and its tokenizer from the training text.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def main(argv=None) -> int:
-    from modeling.whisper.train import WhisperTrainingArguments, train
-    from modeling.trainer import script_main
-
-    return script_main(WhisperTrainingArguments, train, argv)
-
+from modeling.registry import FAMILIES
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(FAMILIES["whisper"].main())

@@ -114,7 +114,8 @@ def test_train_e2e_mt_and_evaluate_st_side_by_side(small_export, tmp_path):
 
 
 def test_spans_mode_keeps_vietnamese_words():
-    from modeling.mt.model import Translator, build_offline as build_mt
+    from modeling.mt.decode import Translator
+    from modeling.mt.model import build_offline as build_mt
 
     model, tok = build_mt(TEXTS, vocab_size=300)
     tr = Translator(model, tok)

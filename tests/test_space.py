@@ -30,6 +30,7 @@ def _load_app():
 
 
 app = _load_app()
+from vecs_space import compare, dataset, live  # noqa: E402 - importable once the app has loaded
 
 
 def code_switched_wav(path: Path) -> Path:
@@ -91,8 +92,8 @@ def test_preload_loads_before_the_first_visitor_and_names_what_cannot_load(model
 def test_compare_scores_each_system_and_reports_what_cannot_load(models, clip, tmp_path):
     cfg = _config(models, dataset=str(tmp_path / "none"))
     cfg.baseline = str(tmp_path / "missing-model")
-    cmp = app.CompareHandlers(cfg, app.Models(cfg))
-    table, status = cmp.compare(str(clip), "mình có một meeting rất quan trọng với team", "", list(app.SYSTEMS))
+    cmp = compare.CompareHandlers(cfg, app.Models(cfg))
+    table, status = cmp.compare(str(clip), "mình có một meeting rất quan trọng với team", "", list(compare.LABELS))
     assert "10.1 s clip · 4 systems" in status
     rows = table.split('<tr class="system-row"')[1:]
     assert len(rows) == 4
@@ -105,7 +106,7 @@ def test_compare_scores_each_system_and_reports_what_cannot_load(models, clip, t
 
 def test_compare_refuses_bad_input_with_one_line(models, clip, tmp_path):
     cfg = _config(models, dataset=str(tmp_path / "none"), max_clip_seconds=5.0)
-    cmp = app.CompareHandlers(cfg, app.Models(cfg))
+    cmp = compare.CompareHandlers(cfg, app.Models(cfg))
     silent, empty, text = tmp_path / "silent.wav", tmp_path / "empty.wav", tmp_path / "notes.wav"
     sf.write(silent, np.zeros(SR, dtype=np.float32), SR)
     empty.write_bytes(b"")
@@ -123,14 +124,14 @@ def test_compare_refuses_bad_input_with_one_line(models, clip, tmp_path):
 
 
 def test_word_diff_marks_misses_insertions_and_substitutions():
-    out = app.word_diff("mình có một meeting", "mình có hai meeting nha")
+    out = compare.word_diff("mình có một meeting", "mình có hai meeting nha")
     assert '<span class="diff-sub" title="một">hai</span>' in out
     assert '<span class="diff-ins">nha</span>' in out and out.startswith("mình có")
-    assert '<span class="diff-del">meeting</span>' in app.word_diff("mình meeting", "mình")
+    assert '<span class="diff-del">meeting</span>' in compare.word_diff("mình meeting", "mình")
 
 
 def test_dataset_view_shows_the_export(small_export, tmp_path):
-    view = app.DatasetView(app.SpaceConfig(dataset=str(small_export)))
+    view = dataset.DatasetView(app.SpaceConfig(dataset=str(small_export)))
     stats = view.stats_markdown()
     assert "| test |" in stats and "| train |" in stats
     assert view.config_name in ("verified", "prelabeled")
@@ -139,13 +140,13 @@ def test_dataset_view_shows_the_export(small_export, tmp_path):
     path, transcript, _ = view.example(0)
     audio, rate = sf.read(path)
     assert rate == SR and len(audio) / SR == pytest.approx(rows[0][1], abs=0.05) and transcript == rows[0][2]
-    missing = app.DatasetView(app.SpaceConfig(dataset=str(tmp_path / "nothing")))
+    missing = dataset.DatasetView(app.SpaceConfig(dataset=str(tmp_path / "nothing")))
     assert "cannot be loaded" in missing.stats_markdown() and missing.table() == []
 
 
 def test_live_handler_streams_and_reports_an_unloadable_model(models, clip, tmp_path):
     cfg = _config(models, dataset=str(tmp_path / "none"), live_translation="mt", stream_seconds=60)
-    live = app.LiveHandlers(cfg, app.Models(cfg))
+    live = live.LiveHandlers(cfg, app.Models(cfg))
     audio, _ = sf.read(clip, dtype="float32")
     from dataset_builder.foundation.audio import StreamResampler
 
@@ -160,7 +161,7 @@ def test_live_handler_streams_and_reports_an_unloadable_model(models, clip, tmp_
     assert translation and "commits · latency median" in readout
     assert any("listening" in r or "commits" in r for _, r in seen)
     bad = _config(models, whisper=str(tmp_path / "nope"))
-    broken = app.LiveHandlers(bad, app.Models(bad))
+    broken = live.LiveHandlers(bad, app.Models(bad))
     state, message, *_ = broken.stream((48000, mic[:24000]), None)
     assert state is None and "cannot be loaded: no such folder" in message
 
@@ -297,7 +298,7 @@ def test_live_view_colours_segments_and_their_english_words():
     view = LiveView([TranslatedCommit(Commit("mình có một meeting", "vi", 0.0, 1.2, 0.4), "mình có một cuộc họp", 0.01),
                      TranslatedCommit(Commit("see you", "en", 1.5, 2.0, 0.8), "hẹn gặp lại", 0.01)],
                     tentative="với team", language="en", seconds=2.5)
-    transcript, translation, readout = app.render_live(view)
+    transcript, translation, readout = live.render_live(view)
     assert '<span class="lang-vi"' in transcript and 'mình có một <span class="lang-en">meeting</span>' in transcript
     assert '<span class="tentative">với team</span>' in transcript
     assert translation == "mình có một cuộc họp hẹn gặp lại"

@@ -268,7 +268,8 @@ def test_backend_words_decode_multibyte_vietnamese_whole():
 def test_live_session_resamples_translates_each_commit_and_ends_at_its_limit():
     """Browser-rate chunks through the live session: every commit is translated as it commits (Vietnamese kept,
     the English word sent to a real tiny MT model), and the stream ends at ``max_seconds``."""
-    from modeling.mt.model import Translator, build_offline
+    from modeling.mt.decode import Translator
+    from modeling.mt.model import build_offline
     from modeling.streaming.live import LiveSession
     from modeling.streaming.translation import TranslationStream, text_translation
 

@@ -12,7 +12,7 @@ from conftest import run_vecs
 from modeling.data import Sample
 from modeling.data import IGNORE
 from modeling.whisper.collate import WhisperCollator
-from modeling.whisper.decode import LoopGuard
+from modeling.decoding import LoopGuard
 from modeling.whisper.model import build_offline
 from modeling.whisper.tokenizer import check_layout, train_whisper_tokenizer
 from transformers.models.whisper.tokenization_whisper import LANGUAGES

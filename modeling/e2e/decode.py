@@ -11,7 +11,7 @@ from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..whisper.decode import LoopGuard, Transcription
+from ..decoding import Heard, LoopGuard, Transcription
 from .model import prompt_ids
 
 
@@ -39,3 +39,19 @@ class E2ETranslator:
         texts = self.tok.batch_decode(ids[:, prompt.shape[1]:], skip_special_tokens=True)
         each = (time.perf_counter() - t0) / len(arrays)
         return [Transcription(t.strip(), "vi", each, d) for t, d in zip(texts, durations)]
+
+    def hear(self, arrays: list[np.ndarray], *, translate: bool = True) -> list[Heard]:
+        """The speech-system interface (``modeling.registry``): the transcript and, unless told not to, the
+        translation of the same clips, with their summed latency."""
+        asr = self.run(arrays, "asr")
+        st = self.run(arrays, "st") if translate else [None] * len(asr)
+        return [Heard(a.text, s.text if s else "", a.language, a.seconds + (s.seconds if s else 0.0), a.audio_seconds)
+                for a, s in zip(asr, st)]
+
+
+def load_translator(name_or_path: str, *, languages=None, **kwargs) -> E2ETranslator:
+    """An :class:`E2ETranslator` on a saved E2E model; one clear line if it cannot be loaded. ``languages``
+    (the pair a speech system serves) changes nothing: it transcribes what it hears and translates to Vietnamese."""
+    from .model import load
+
+    return E2ETranslator(*load(name_or_path), **kwargs)

@@ -28,11 +28,13 @@ from dataset_builder.foundation.config import SAMPLE_RATE
 
 from ..data import IGNORE
 from ..loading import load_or_fail
-from .tokenizer import TARGET_LANG, TASKS, load_text_tokenizer, train_text_tokenizer
+from .tokenizer import TARGET_LANG, TASKS, load_tokenizer, train_tokenizer
 
 
-@dataclass
+@dataclass(kw_only=True)
 class E2EOptions:
+    """The architecture options of the E2E model (the training arguments inherit them)."""
+
     adapter_layers: int = 3
     adapter_stride: int = 2
     adapter_kernel_size: int = 3
@@ -57,7 +59,7 @@ def build_pretrained(encoder: str = "facebook/wav2vec2-xls-r-300m", decoder: str
     """XLS-R (or any wav2vec2 / HuBERT / w2v-BERT) + mBART-50, adapter on the encoder; downloads by name."""
     o = options or E2EOptions()
     fe = load_or_fail(encoder, AutoFeatureExtractor.from_pretrained, "encoder")
-    tok = load_or_fail(decoder, load_text_tokenizer, "decoder")
+    tok = load_or_fail(decoder, load_tokenizer, "decoder")
     model = load_or_fail(encoder, lambda n: SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
         n, decoder, encoder_add_adapter=True, encoder_num_adapter_layers=o.adapter_layers,
         encoder_adapter_stride=o.adapter_stride, encoder_adapter_kernel_size=o.adapter_kernel_size,
@@ -71,7 +73,7 @@ def build_offline(texts, *, vocab_size: int = 1000, hidden: int = 96, d_model: i
     """A tiny wav2vec2 + mBART pair from configs and a tokenizer trained on ``texts`` (tests, ``make demo``).
     The encoder is wider than the decoder, so the encoder→decoder projection is exercised too."""
     o = options or E2EOptions()
-    tok = train_text_tokenizer(texts, vocab_size=vocab_size)
+    tok = train_tokenizer(texts, vocab_size=vocab_size)
     enc_cfg = Wav2Vec2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
                              intermediate_size=2 * hidden, conv_dim=(64,) * 7, do_stable_layer_norm=True,
                              feat_extract_norm="layer", add_adapter=True, num_adapter_layers=o.adapter_layers,
@@ -93,7 +95,7 @@ def build_offline(texts, *, vocab_size: int = 1000, hidden: int = 96, d_model: i
 def load(name_or_path: str):
     """``(model, feature_extractor, tokenizer)`` of a saved E2E model; one clear line if it cannot be loaded."""
     return load_or_fail(name_or_path, lambda n: (SpeechEncoderDecoderModel.from_pretrained(n),
-                                                 AutoFeatureExtractor.from_pretrained(n), load_text_tokenizer(n)))
+                                                 AutoFeatureExtractor.from_pretrained(n), load_tokenizer(n)))
 
 
 def is_e2e(name_or_path: str) -> bool:

@@ -1,43 +1,18 @@
-"""Decoder-side text: the mBART-50 tokenizer (by name) or, offline, a small one trained on the corpus with
-mBART-50's special tokens and language codes, plus the two task tokens the E2E model is prompted with."""
+"""The E2E decoder's text: mBART-50's tokenizer (or the offline one) plus the two task tokens the model is
+prompted with."""
 from __future__ import annotations
 
 from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
-from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES
-
-from dataset_builder.foundation.text import clean_text
+from ..text_tokenizer import load_text_tokenizer, train_text_tokenizer
 
 TASKS = {"asr": "<2transcribe>", "st": "<2translate>"}
 TARGET_LANG = "vi_VN"
-SOURCE_LANG = "en_XX"
 
 
-def with_task_tokens(tok):
-    """Add ``<2transcribe>`` and ``<2translate>`` (idempotent); the model's embeddings must be resized after."""
-    missing = [t for t in TASKS.values() if t not in tok.get_vocab()]
-    if missing:
-        tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
-    return tok
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 1000):
+    return train_text_tokenizer(texts, vocab_size, extra_special=tuple(TASKS.values()))
 
 
-def train_text_tokenizer(texts: Iterable[str], vocab_size: int = 1000) -> PreTrainedTokenizerFast:
-    """SentencePiece-style BPE (``▁`` word starts) with ``<s> <pad> </s> <unk>`` at 0–3 as in mBART, then
-    mBART-50's language codes, ``<mask>`` and the task tokens."""
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.normalizer = normalizers.NFC()
-    bpe.pre_tokenizer = pre_tokenizers.Metaspace()
-    bpe.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
-    bpe.train_from_iterator((clean_text(t) for t in texts if t), trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                  unk_token="<unk>")
-    tok.add_special_tokens({"additional_special_tokens": [*FAIRSEQ_LANGUAGE_CODES, "<mask>"]})
-    return with_task_tokens(tok)
-
-
-def load_text_tokenizer(name_or_path: str):
-    return with_task_tokens(AutoTokenizer.from_pretrained(name_or_path))
+def load_tokenizer(name_or_path: str):
+    return load_text_tokenizer(name_or_path, extra_special=tuple(TASKS.values()))

@@ -14,23 +14,19 @@ import torch
 from ..data import SplitData
 from ..metrics import asr_scores, translation_scores
 from ..loading import enable_checkpointing
-from ..trainer import TrainingArguments, TrainingTask, run_training
+from ..cards import CardSpec
+from ..trainer import TrainingArguments, TrainingTask, run_training, script_main
 from .collate import E2ECollator
 from .decode import E2ETranslator
 from .model import E2EOptions, MultitaskE2E, build_offline, build_pretrained, load
 
 
 @dataclass
-class E2ETrainingArguments(TrainingArguments):
+class E2ETrainingArguments(TrainingArguments, E2EOptions):
     encoder_name_or_path: str = field(default="facebook/wav2vec2-xls-r-300m", metadata={
         "help": "Any wav2vec2 / HuBERT / w2v-BERT checkpoint; `scratch` builds a tiny pair offline."})
     decoder_name_or_path: str = "facebook/mbart-large-50"
     model_name_or_path: str | None = field(default=None, metadata={"help": "Resume from a saved E2E model."})
-    adapter_layers: int = 3
-    adapter_stride: int = 2
-    adapter_kernel_size: int = 3
-    layerdrop: float = 0.05
-    mask_time_prob: float = 0.05
     freeze_feature_encoder: bool = True
     freeze_encoder_steps: int = field(default=0, metadata={"help": "Train only adapter + decoder for N steps."})
     asr_weight: float = field(default=0.5, metadata={"help": "Loss weight of <2transcribe>; ST gets the rest."})
@@ -43,6 +39,10 @@ class E2ETask(TrainingTask):
     name = "e2e"
     metric = "score"  # CER + (100 - chrF) / 100, lower is better
     need = ("transcript", "translation")
+    arguments = E2ETrainingArguments
+    card = CardSpec("e2e.md", tags=("speech-translation", "wav2vec2", "mbart-50"),
+                    figures=("score_curve.png", "loss_curve.png"),
+                    base_model_args=("encoder_name_or_path", "decoder_name_or_path"))
 
     def max_seconds(self) -> float:
         return self.args.max_seconds
@@ -50,16 +50,15 @@ class E2ETask(TrainingTask):
     def setup(self, train_data: SplitData, out: Path) -> torch.nn.Module:
         a = self.args
         base = out / "base"
-        o = E2EOptions(a.adapter_layers, a.adapter_stride, a.adapter_kernel_size, a.layerdrop, a.mask_time_prob)
         if (base / "config.json").exists():
             model, fe, tok = load(str(base))
         elif a.model_name_or_path:
             model, fe, tok = load(a.model_name_or_path)
         elif a.encoder_name_or_path == "scratch":
             texts = [t for s in train_data.samples for t in (s.transcript, s.translation) if t]
-            model, fe, tok = build_offline(texts, vocab_size=a.scratch_vocab_size, options=o)
+            model, fe, tok = build_offline(texts, vocab_size=a.scratch_vocab_size, options=a)
         else:
-            model, fe, tok = build_pretrained(a.encoder_name_or_path, a.decoder_name_or_path, o)
+            model, fe, tok = build_pretrained(a.encoder_name_or_path, a.decoder_name_or_path, a)
         if not (base / "config.json").exists():
             model.save_pretrained(base)
             fe.save_pretrained(base)
@@ -95,11 +94,6 @@ class E2ETask(TrainingTask):
         self.fe.save_pretrained(folder)
         self.tok.save_pretrained(folder)
 
-    def card(self, folder: Path, summary: dict) -> None:
-        from ..cards import render_e2e_card
-
-        render_e2e_card(folder, args=self.args, summary=summary)
-
 
 def evaluate_e2e(model, fe, tok, data: SplitData, batch_size: int) -> dict:
     was_training = model.training
@@ -120,3 +114,11 @@ def evaluate_e2e(model, fe, tok, data: SplitData, batch_size: int) -> dict:
 
 def train(args: E2ETrainingArguments) -> dict:
     return run_training(E2ETask(args))
+
+
+def main(argv=None) -> int:
+    return script_main(E2ETask, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,8 +10,10 @@ from torch import nn
 from ..data import SplitData, teacher_forcing
 from ..metrics import translation_scores
 from ..loading import enable_checkpointing
-from ..trainer import TrainingArguments, TrainingTask, run_training
-from .model import MTBatcher, Translator, build_offline, load
+from ..cards import CardSpec
+from ..trainer import TrainingArguments, TrainingTask, run_training, script_main
+from .decode import Translator
+from .model import MTBatcher, build_offline, load
 
 
 @dataclass
@@ -38,6 +40,9 @@ class MTTask(TrainingTask):
     name = "mt"
     metric = "chrf_error"  # 100 - chrF, lower is better
     need = ("transcript", "translation")
+    arguments = MTTrainingArguments
+    card = CardSpec("mt.md", tags=("translation", "mbart-50"), figures=("chrf_error_curve.png", "loss_curve.png"),
+                    base_model_args=("model_name_or_path",), pipeline_tag="translation")
 
     def inputs(self, sample):
         return None  # text only: the audio is never decoded
@@ -84,3 +89,11 @@ class MTTask(TrainingTask):
 
 def train(args: MTTrainingArguments) -> dict:
     return run_training(MTTask(args))
+
+
+def main(argv=None) -> int:
+    return script_main(MTTask, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

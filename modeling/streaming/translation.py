@@ -42,7 +42,7 @@ class AudioHistory:
 
 
 def text_translation(translator, mode: str = "spans") -> Callable[[list[Commit], AudioHistory], list[str]]:
-    """Cascade MT over the committed text (``modeling.mt.model.Translator``)."""
+    """Cascade MT over the committed text (``modeling.mt.decode.Translator``)."""
     if mode not in ("spans", "sentence"):
         raise ValueError(f"translation mode {mode!r}: expected spans or sentence")
 

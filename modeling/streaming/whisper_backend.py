@@ -9,7 +9,8 @@ from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..whisper.decode import LoopGuard, WhisperTranscriber
+from ..decoding import LoopGuard
+from ..whisper.decode import WhisperTranscriber
 from .hypothesis import Word
 from .online import Decoded
 

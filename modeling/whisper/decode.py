@@ -11,44 +11,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
+from ..decoding import Heard, LoopGuard, Transcription
 from .model import input_seconds
 
 PAIR = ("vi", "en")
-
-
-class LoopGuard(LogitsProcessor):
-    """Forbid the token that would start another copy of an n-gram already repeated ``max_repeats`` times
-    in a row at the end of the output (n up to ``max_ngram``). Repeats spread apart stay possible."""
-
-    def __init__(self, prefix_length: int, max_ngram: int = 8, max_repeats: int = 3) -> None:
-        self.prefix_length, self.max_ngram, self.max_repeats = prefix_length, max_ngram, max_repeats
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        for b, row in enumerate(input_ids.tolist()):
-            seq = row[self.prefix_length:]
-            for n in range(1, self.max_ngram + 1):
-                if len(seq) < n * self.max_repeats:
-                    break
-                tail = seq[-n:]
-                if all(seq[-(k + 1) * n: len(seq) - k * n] == tail for k in range(1, self.max_repeats)):
-                    scores[b, tail[0]] = -math.inf
-        return scores
-
-
-@dataclass
-class Transcription:
-    text: str
-    language: str
-    seconds: float  # wall time of decoding this clip (its share of the batch)
-    audio_seconds: float
 
 
 class WhisperTranscriber:
@@ -120,3 +93,15 @@ class WhisperTranscriber:
         texts = self.tok.batch_decode(ids, skip_special_tokens=True)
         each = (time.perf_counter() - t0) / len(arrays)
         return [Transcription(t.strip(), lang, each, d) for t, lang, d in zip(texts, langs, durations)]
+
+    def hear(self, arrays: list[np.ndarray], *, translate: bool = True) -> list[Heard]:
+        """The speech-system interface (``modeling.registry``): a transcript; Whisper does not translate."""
+        return [Heard(t.text, language=t.language, seconds=t.seconds, audio_seconds=t.audio_seconds)
+                for t in self.transcribe(arrays)]
+
+
+def load_transcriber(name_or_path: str, **kwargs) -> WhisperTranscriber:
+    """A :class:`WhisperTranscriber` on a checkpoint (Hub id or folder); one clear line if it cannot be loaded."""
+    from .model import load
+
+    return WhisperTranscriber(*load(name_or_path), **kwargs)

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import DataError, SplitData
+from ..data import SplitData
 from ..metrics import asr_scores
 from ..loading import enable_checkpointing
-from ..trainer import TrainingArguments, TrainingTask, run_training
+from ..cards import CardSpec
+from ..trainer import TrainingArguments, TrainingTask, run_training, script_main
 from .collate import WhisperCollator
 from .decode import WhisperTranscriber
-from .model import ModelError, WhisperWithCTC, build_offline, load, set_input_seconds
+from .model import WhisperWithCTC, build_offline, load, set_input_seconds
 
 
 @dataclass
@@ -40,6 +41,9 @@ class WhisperTrainingArguments(TrainingArguments):
 class WhisperTask(TrainingTask):
     name = "whisper"
     metric = "cer"
+    arguments = WhisperTrainingArguments
+    card = CardSpec("whisper.md", tags=("whisper",), figures=("cer_curve.png", "loss_curve.png", "length_scatter.png"),
+                    base_model_args=("model_name_or_path",))
 
     def max_seconds(self) -> float:
         return self.args.input_seconds
@@ -108,14 +112,14 @@ class WhisperTask(TrainingTask):
         net.whisper.save_pretrained(folder)
         self.processor.save_pretrained(folder)
 
-    def card(self, folder: Path, summary: dict) -> None:
-        from ..cards import render_whisper_card
-
-        render_whisper_card(folder, args=self.args, summary=summary)
-
 
 def train(args: WhisperTrainingArguments) -> dict:
     return run_training(WhisperTask(args))
 
 
-__all__ = ["WhisperTrainingArguments", "WhisperTask", "train", "DataError", "ModelError"]
+def main(argv=None) -> int:
+    return script_main(WhisperTask, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,6 +1,9 @@
 """``vecs demo``: the factory end to end, offline, on a synthetic corpus — synthesize, ingest, pre-label, Argilla,
-a simulated review, pull, export, train Whisper / E2E / MT, evaluate, cards. Every step skips what is done, so a
-second run (or a run after an interruption) picks up where the last one stopped."""
+a simulated review, pull, export, train every model family, evaluate, cards. Every step skips what is done, so a
+second run (or a run after an interruption) picks up where the last one stopped.
+
+A composition root like the rest of ``vecs``: each step runs a ``vecs`` command in a child process (as a user
+would) or imports its stage when it runs."""
 from __future__ import annotations
 
 import json
@@ -12,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import typer
 from rich.console import Console
+
+from ._console import err
 
 
 @dataclass
@@ -33,22 +39,46 @@ class DemoOptions:
     eval_limit: int = 0  # > 0: evaluate on this many test segments
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How the demo trains one model family offline, from scratch, within a wall-time budget."""
+
+    what: str
+    budget: str  # the DemoOptions field holding its minutes
+    eval_every: int  # steps between validations (a few points for the curves, each ~5 s)
+    arguments: dict
+
+
+RECIPES = {
+    "whisper": Recipe("a small Whisper from scratch (hybrid CTC/attention)", "whisper_minutes", 120, dict(
+        model_name_or_path="scratch", scratch_d_model=192, scratch_encoder_layers=3, scratch_decoder_layers=2,
+        input_seconds=8.0, ctc_weight=0.3, per_device_train_batch_size=16, learning_rate=1.5e-3, warmup_steps=50)),
+    "e2e": Recipe("a small E2E model (wav2vec2 + mBART, both tasks in one pass)", "e2e_minutes", 200, dict(
+        encoder_name_or_path="scratch", per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50,
+        max_seconds=8.0)),
+    "mt": Recipe("the cascade's MT model", "mt_minutes", 500, dict(
+        model_name_or_path="scratch", per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50)),
+}
+
+
 def _vecs(*args: str, env: dict) -> None:
     proc = subprocess.run([sys.executable, "-m", "dataset_builder.cli", *args], env=env)
     if proc.returncode != 0:
         raise SystemExit(f"demo: 'vecs {' '.join(args)}' failed (exit {proc.returncode})")
 
 
-def _train_args(opts: DemoOptions, minutes: float, out: Path, export: Path, eval_every: int, **extra) -> list[str]:
+def _train_args(opts: DemoOptions, recipe: Recipe, out: Path, export: Path) -> list[str]:
     steps = opts.max_steps or 100_000  # the time budget stops it (the learning rate stays near its peak)
-    every = opts.max_steps or eval_every  # a few validation points for the curves, each ~5 s
-    args = {"output_dir": out, "dataset": export, "dataset_config": "verified", "max_train_minutes": minutes,
-            "max_steps": steps, "eval_steps": every, "save_steps": every, "logging_steps": 10,
-            "max_eval_samples": 24, "progress": True, **extra}
+    every = opts.max_steps or recipe.eval_every
+    args = {"output_dir": out, "dataset": export, "dataset_config": "verified",
+            "max_train_minutes": getattr(opts, recipe.budget), "max_steps": steps, "eval_steps": every,
+            "save_steps": every, "logging_steps": 10, "max_eval_samples": 24, "progress": True, **recipe.arguments}
     return [x for k, v in args.items() for x in (f"--{k}", str(v))]
 
 
 def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
+    from modeling.registry import FAMILIES
+
     out = out.resolve()
     corpus, home, export = out / "corpus", out / "vecs_home", out / "export"
     models, evals = out / "models", out / "eval"
@@ -100,32 +130,16 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
             console.print(f"  {models / name / 'best'} exists, skipped (delete the folder to train again)")
         return done
 
-    def train_whisper() -> None:
-        if trained("whisper"):
-            return
-        _vecs("train", "whisper", *_train_args(
-            opts, opts.whisper_minutes, models / "whisper", export, 120, model_name_or_path="scratch",
-            scratch_d_model=192, scratch_encoder_layers=3, scratch_decoder_layers=2, input_seconds=8.0,
-            ctc_weight=0.3, per_device_train_batch_size=16, learning_rate=1.5e-3, warmup_steps=50), env=env)
-
-    def train_e2e() -> None:
-        if trained("e2e"):
-            return
-        _vecs("train", "e2e", *_train_args(
-            opts, opts.e2e_minutes, models / "e2e", export, 200, encoder_name_or_path="scratch",
-            per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50, max_seconds=8.0), env=env)
-
-    def train_mt() -> None:
-        if trained("mt"):
-            return
-        _vecs("train", "mt", *_train_args(
-            opts, opts.mt_minutes, models / "mt", export, 500, model_name_or_path="scratch",
-            per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50), env=env)
+    def train(name: str) -> Callable[[], None]:
+        def step() -> None:
+            if not trained(name):
+                _vecs("train", name, *_train_args(opts, RECIPES[name], models / name, export), env=env)
+        return step
 
     def evaluate() -> None:
         limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
         common = ["--dataset", str(export), "--config", "verified", *limit]
-        for name in ("whisper", "e2e"):
+        for name in (n for n, f in FAMILIES.items() if f.speech):
             if not (evals / name / "metrics.json").exists():
                 _vecs("evaluate", "--model", str(models / name / "best"), "--out", str(evals / name), *common, env=env)
         if not (evals / "st" / "metrics.json").exists():
@@ -144,9 +158,7 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
         Step("start a local Argilla and push the segments for verification", argilla),
         Step("simulated review in Argilla, then pull the verified answers", review),
         Step("export both configs (video-disjoint splits, Parquet, card, figures)", export_),
-        Step("train a small Whisper from scratch (hybrid CTC/attention)", train_whisper),
-        Step("train a small E2E model (wav2vec2 + mBART, both tasks in one pass)", train_e2e),
-        Step("train the cascade's MT model", train_mt),
+        *(Step(f"train {RECIPES[name].what}", train(name)) for name in FAMILIES),
         Step("evaluate: ASR and speech-translation tables, plots", evaluate),
         Step("render the model cards with the test results", cards),
     ]
@@ -164,26 +176,26 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
 
 
 def model_figures(evals: Path) -> None:
-    """WER/CER bars of both ASR models side by side (``vecs evaluate --task st`` draws the ST bars itself)."""
+    """WER/CER bars of the speech models side by side (``vecs evaluate --task st`` draws the ST bars itself)."""
     from dataset_builder.foundation.plots import bars
+    from modeling.registry import FAMILIES
 
-    asr = {name: json.loads((evals / name / "metrics.json").read_text()) for name in ("whisper", "e2e")
-           if (evals / name / "metrics.json").exists()}
+    asr = {name: json.loads((evals / name / "metrics.json").read_text()) for name, f in FAMILIES.items()
+           if f.speech and (evals / name / "metrics.json").exists()}
     bars({n: {"WER": m["wer"], "CER": m["cer"]} for n, m in asr.items()}, evals / "asr_scores.png",
          title="ASR on the test split (lower is better)")
 
 
 def render_cards(models: Path, evals: Path) -> None:
     """The trainers' cards, rendered again with the test split's scores and the evaluation figures."""
-    from modeling.cards import render_e2e_card, render_whisper_card
-    from modeling.e2e.train import E2ETrainingArguments
-    from modeling.whisper.train import WhisperTrainingArguments
+    from modeling.registry import FAMILIES
 
-    for name, args_cls, render in (("whisper", WhisperTrainingArguments, render_whisper_card),
-                                   ("e2e", E2ETrainingArguments, render_e2e_card)):
+    for name, family in FAMILIES.items():
         run = models / name
+        if not (run / "train_results.json").exists() or not (evals / name / "metrics.json").exists():
+            continue
         results = json.loads((run / "train_results.json").read_text())
-        args = args_cls(**results["args"])
+        args = family.arguments(**results["args"])
         metrics = json.loads((evals / name / "metrics.json").read_text())
         scatter = evals / name / "length_scatter.png"
         if scatter.exists():
@@ -193,13 +205,15 @@ def render_cards(models: Path, evals: Path) -> None:
             e2e_st = st.get("systems", {}).get("e2e", {})
             metrics = {**metrics, **{k: e2e_st[k] for k in ("bleu", "chrf", "bleu_signature", "chrf_signature")
                                      if k in e2e_st}}
-        render(run / "best", args=args, summary={k: v for k, v in results.items() if k != "history"},
-               metrics=metrics, split="test")
+        family.render_card(run / "best", args=args, summary={k: v for k, v in results.items() if k != "history"},
+                           metrics=metrics, split="test")
 
 
 def summarize(out: Path, evals: Path, timings: dict, seconds: float) -> dict:
+    from modeling.registry import FAMILIES
+
     summary = {"seconds": round(seconds, 1), "steps": timings}
-    for name in ("whisper", "e2e", "st"):
+    for name in [n for n, f in FAMILIES.items() if f.speech] + ["st"]:
         path = evals / name / "metrics.json"
         if path.exists():
             summary[name] = json.loads(path.read_text())
@@ -211,9 +225,8 @@ def print_summary(console: Console, out: Path, home: Path, export: Path, models:
                   argilla_url: str | None) -> None:
     console.rule("[bold]done")
     console.print(f"{summary['seconds'] / 60:.1f} min in all")
-    for name in ("whisper", "e2e"):
-        m = summary.get(name)
-        if m:
+    for name, m in summary.items():
+        if isinstance(m, dict) and m.get("task") == "asr":
             console.print(f"  {name:8s} test WER {m['wer']:.3f}  CER {m['cer']:.3f}  English-word ER "
                           f"{m['en_error_rate']:.3f}  loop rate {m['loop_rate']:.3f}  ({m['samples']} segments)")
     for system, row in summary.get("st", {}).get("systems", {}).items():
@@ -232,3 +245,20 @@ def print_summary(console: Console, out: Path, home: Path, export: Path, models:
                   f"  VECS_WHISPER_MODEL={models / 'whisper' / 'best'} VECS_BASELINE_MODEL={models / 'whisper' / 'best'} "
                   f"VECS_E2E_MODEL={models / 'e2e' / 'best'} VECS_MT_MODEL={models / 'mt' / 'best'} "
                   f"VECS_DATASET={export} python spaces/app.py   # http://127.0.0.1:7860")
+
+
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo makes."),
+    videos: int = typer.Option(4, "--videos", min=1),
+    minutes: float = typer.Option(6.0, "--minutes", min=0.1, help="Minutes of audio per synthetic video."),
+    seed: int = typer.Option(7, "--seed"),
+    whisper_minutes: float = typer.Option(8.0, "--whisper-minutes", min=0.05, help="Whisper training budget."),
+    e2e_minutes: float = typer.Option(4.0, "--e2e-minutes", min=0.05, help="E2E training budget."),
+    mt_minutes: float = typer.Option(1.5, "--mt-minutes", min=0.05, help="MT training budget."),
+    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Train this many steps only (0: the budgets)."),
+    eval_limit: int = typer.Option(0, "--eval-limit", min=0, help="Evaluate on this many test segments (0: all)."),
+) -> None:
+    """Run the whole factory offline on a synthetic corpus: synthesize → ingest → pre-label → Argilla →
+    simulated review → pull → export → train Whisper, E2E, MT → evaluate → cards (each step skips what is done)."""
+    run_demo(out, DemoOptions(videos, minutes, seed, whisper_minutes, e2e_minutes, mt_minutes, max_steps,
+                              eval_limit), err)

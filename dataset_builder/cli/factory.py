@@ -1,33 +1,24 @@
-"""The ``vecs`` command: one subcommand per factory stage.
+"""The factory's stages as ``vecs`` subcommands: synth, ingest, prelabel, status, export.
 
-Heavy stages (pre-labeling, Argilla, training) are imported when their subcommand runs, so ``vecs status``
-stays instant and a machine without torch can still run the factory.
+Each stage is imported when its command runs, so ``vecs status`` stays instant and a machine without torch can
+still run the factory.
 """
 from __future__ import annotations
 
 import json
-import time
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from .foundation.config import DEFAULT_TIERS, gemini_keys, gemini_prices, get_settings
+from dataset_builder.foundation.config import DEFAULT_TIERS, gemini_keys, gemini_prices, get_settings
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="VECS — a factory for Vietnamese–English code-switched speech data and models.",
-    pretty_exceptions_enable=False,
-)
-err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
-out = Console(width=None if sys.stdout.isatty() else 140)
+from ._console import err, out
 
 
-@app.command()
 def synth(
     out_dir: Path = typer.Argument(..., help="Folder for the synthetic corpus."),
     videos: int = typer.Option(4, "--videos", min=1, help="Number of videos."),
@@ -38,7 +29,7 @@ def synth(
     jobs: int = typer.Option(1, "--jobs", min=1, help="Videos synthesized in parallel."),
 ) -> None:
     """Synthesize code-switched "videos" with espeak-ng: audio, WebVTT captions, truth.jsonl, videos.json."""
-    from .synth import synthesize_corpus
+    from dataset_builder.synth import synthesize_corpus
 
     if fmt not in ("m4a", "webm"):
         raise typer.BadParameter(f"--format {fmt!r}: expected m4a or webm")
@@ -47,7 +38,6 @@ def synth(
     out.print(f"{len(meta['videos'])} videos, {total / 60:.1f} min of audio in {out_dir}")
 
 
-@app.command()
 def ingest(
     sources: List[str] = typer.Argument(..., help="YouTube video/playlist/channel URLs, any yt-dlp URL, local paths or file:// URLs."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Channel name to file the videos under."),
@@ -55,7 +45,7 @@ def ingest(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar per video."),
 ) -> None:
     """Download, normalize to 16 kHz mono FLAC, verify and cut exact 300 s + 5 s chunks."""
-    from .ingest import ingest as run_ingest
+    from dataset_builder.ingest import ingest as run_ingest
 
     settings = get_settings()
     outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err)
@@ -74,7 +64,6 @@ def ingest(
         raise typer.Exit(1)
 
 
-@app.command()
 def prelabel(
     engine: str = typer.Option("gemini", "--engine", help="gemini (audio → Gemini) or captions (stored captions)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Chunks in flight at once."),
@@ -92,12 +81,12 @@ def prelabel(
     """Pre-label pending chunks: transcript + Vietnamese translation, chunk-relative times."""
     import asyncio
 
-    from .prelabel.runner import retry_failed as requeue, run_engine
+    from dataset_builder.prelabel.runner import retry_failed as requeue, run_engine
 
     settings = get_settings()
     if engine == "gemini":
-        from .prelabel.gemini import GeminiCaller, GeminiEngine
-        from .prelabel.keypool import KeyPool, NoKeysError
+        from dataset_builder.prelabel.gemini import GeminiCaller, GeminiEngine
+        from dataset_builder.prelabel.keypool import KeyPool, NoKeysError
 
         rpm_map = {}
         for part in (rpm or "").split(","):
@@ -112,13 +101,13 @@ def prelabel(
             raise typer.Exit(2)
         refiner = None
         if refine:
-            from .prelabel.refine import load_refiner
+            from dataset_builder.prelabel.refine import load_refiner
 
             refiner = load_refiner(warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"))
         runner_engine = GeminiEngine(pool, GeminiCaller(base_url=base_url, timeout_s=timeout), settings,
                                      refiner=refiner)
     elif engine == "captions":
-        from .prelabel.captions import CaptionsEngine
+        from dataset_builder.prelabel.captions import CaptionsEngine
 
         runner_engine = CaptionsEngine(settings.home)
     else:
@@ -134,8 +123,6 @@ def prelabel(
 
 
 def _print_prelabel_summary(run) -> None:
-    import time
-
     elapsed = time.perf_counter() - run.started
     prices = gemini_prices()
     err.print(
@@ -159,7 +146,6 @@ def _print_prelabel_summary(run) -> None:
         err.print(f"[red]FAILED[/red] chunk {video_id}#{index}: {reason}", highlight=False, soft_wrap=True)
 
 
-@app.command()
 def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     videos: bool = typer.Option(False, "--videos", help="List every video under its channel."),
@@ -167,13 +153,11 @@ def status(
     serve_port: Optional[int] = typer.Option(None, "--serve", help="Serve the live dashboard on this port."),
 ) -> None:
     """Channels → videos → chunks by status; hours ingested, pre-labeled and verified; annotators."""
-    from .status import status as collect
+    from dataset_builder.status import status as collect
 
     settings = get_settings()
     if serve_port is not None:
-        import time
-
-        from .dashboard import serve
+        from dataset_builder.dashboard import serve
 
         serve(settings, port=serve_port)
         err.print(f"dashboard: http://127.0.0.1:{serve_port}/ (Ctrl+C to stop)")
@@ -184,8 +168,8 @@ def status(
             return
     data = collect(settings)
     if html_out is not None:
-        from .foundation.atomic import write_text_atomic
-        from .dashboard import render
+        from dataset_builder.foundation.atomic import write_text_atomic
+        from dataset_builder.dashboard import render
 
         write_text_atomic(html_out, render(data))
         err.print(f"wrote {html_out}")
@@ -224,7 +208,6 @@ def status(
             out.print(vt)
 
 
-@app.command("export")
 def export_cmd(
     out_dir: Path = typer.Argument(..., help="Output folder: a Hub dataset repo (Parquet shards + README card)."),
     config: str = typer.Option("all", "--config", help="verified, prelabeled or all."),
@@ -239,8 +222,8 @@ def export_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Export guillotined, sanitized, video-disjoint splits as Parquet with embedded audio."""
-    from .export.plan import CONFIGS, build_plan
-    from .export.splits import check_leakage, parse_ratios
+    from dataset_builder.export.plan import CONFIGS, build_plan
+    from dataset_builder.export.splits import check_leakage, parse_ratios
 
     if config not in (*CONFIGS, "all"):
         raise typer.BadParameter(f"--config {config!r}: expected verified, prelabeled or all")
@@ -248,9 +231,9 @@ def export_cmd(
         ratios = parse_ratios(splits)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    from .export.builder import write_parquet
-    from .export.card import write_card
-    from .export.report import REPORT, build_report, write_report
+    from dataset_builder.export.builder import write_parquet
+    from dataset_builder.export.card import write_card
+    from dataset_builder.export.report import REPORT, build_report, write_report
 
     started = time.perf_counter()
     plan = build_plan(get_settings(), group_by=group_by, ratios=ratios, seed=seed, min_duration=min_duration,
@@ -272,7 +255,7 @@ def export_cmd(
                   + (", ".join(f"{k} {v}" for k, v in report["configs"][c]["dropped"].items()) or "none"))
     out.print(f"leakage check: passed, no {group_by} in two splits")
     if dry_run:
-        from .export.hub import planned_files
+        from dataset_builder.export.hub import planned_files
 
         target = f"to {push_to_hub}" if push_to_hub else "(no --push-to-hub)"
         out.print(f"dry run: would write in {out_dir} and upload {target}:")
@@ -290,7 +273,7 @@ def export_cmd(
               f"report: {out_dir / REPORT}")
     out.print(f"wrote {out_dir} (load it with datasets.load_dataset({str(out_dir)!r}))")
     if push_to_hub:
-        from .export.hub import push_folder
+        from dataset_builder.export.hub import push_folder
 
         try:
             url = push_folder(out_dir, push_to_hub, private=private)
@@ -299,166 +282,3 @@ def export_cmd(
                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}", highlight=False)
             raise typer.Exit(1)
         out.print(f"pushed to {url}")
-
-
-@app.command()
-def demo(
-    out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo makes."),
-    videos: int = typer.Option(4, "--videos", min=1),
-    minutes: float = typer.Option(6.0, "--minutes", min=0.1, help="Minutes of audio per synthetic video."),
-    seed: int = typer.Option(7, "--seed"),
-    whisper_minutes: float = typer.Option(8.0, "--whisper-minutes", min=0.05, help="Whisper training budget."),
-    e2e_minutes: float = typer.Option(4.0, "--e2e-minutes", min=0.05, help="E2E training budget."),
-    mt_minutes: float = typer.Option(1.5, "--mt-minutes", min=0.05, help="MT training budget."),
-    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Train this many steps only (0: the budgets)."),
-    eval_limit: int = typer.Option(0, "--eval-limit", min=0, help="Evaluate on this many test segments (0: all)."),
-) -> None:
-    """Run the whole factory offline on a synthetic corpus: synthesize → ingest → pre-label → Argilla →
-    simulated review → pull → export → train Whisper, E2E, MT → evaluate → cards (each step skips what is done)."""
-    from .demo import DemoOptions, run_demo
-
-    run_demo(out, DemoOptions(videos, minutes, seed, whisper_minutes, e2e_minutes, mt_minutes, max_steps,
-                              eval_limit), err)
-
-
-from annotation.cli import argilla_app  # noqa: E402 - typer, rich only; the rest loads per command
-
-app.add_typer(argilla_app, name="argilla")
-
-train_app = typer.Typer(help="Train models on a VECS dataset (push-to-hub scripts in scripts/).",
-                        no_args_is_help=True)
-app.add_typer(train_app, name="train")
-
-
-def _run_training_script(name: str, ctx: typer.Context) -> None:
-    import runpy
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / f"train_{name}.py"
-    raise typer.Exit(runpy.run_path(str(script))["main"](list(ctx.args)))
-
-
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
-
-
-@train_app.command("whisper", context_settings=_PASS_THROUGH)
-def train_whisper(ctx: typer.Context) -> None:
-    """Fine-tune Whisper (the arguments of scripts/train_whisper.py; --help lists them)."""
-    _run_training_script("whisper", ctx)
-
-
-@train_app.command("e2e", context_settings=_PASS_THROUGH)
-def train_e2e(ctx: typer.Context) -> None:
-    """Train the E2E speech-translation model (scripts/train_e2e.py; --help lists the arguments)."""
-    _run_training_script("e2e", ctx)
-
-
-@train_app.command("mt", context_settings=_PASS_THROUGH)
-def train_mt(ctx: typer.Context) -> None:
-    """Fine-tune the cascade's MT model (scripts/train_mt.py; --help lists the arguments)."""
-    _run_training_script("mt", ctx)
-
-
-@app.command("transcribe")
-def transcribe_cmd(
-    audio: Path = typer.Argument(..., help="An audio or video file."),
-    model: str = typer.Option(..., "--model", help="Whisper model: repo id or local folder."),
-    stream: bool = typer.Option(False, "--stream", help="Feed the file chunk by chunk, as a microphone would."),
-    chunk: float = typer.Option(0.5, "--chunk", min=0.1, max=2.0, help="Seconds per chunk when streaming."),
-    languages: str = typer.Option("vi,en", "--languages", help="The language pair (bilingual mode)."),
-    realtime: bool = typer.Option(False, "--realtime", help="Stream at the speed of the audio."),
-    translate: Optional[str] = typer.Option(None, "--translate", help="Streaming: translate each commit to "
-                                            "Vietnamese with this MT or E2E model (repo id or folder)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of text."),
-) -> None:
-    """Transcribe code-switched speech, offline or streaming (LocalAgreement-2, bilingual language tags)."""
-    from dataset_builder.foundation.audio import MediaError
-    from modeling.loading import ModelError
-    from modeling.streaming.transcribe import read_clip, transcribe_offline, transcribe_stream
-
-    pair = tuple(x.strip() for x in languages.split(",") if x.strip())
-    if len(pair) < 1:
-        err.print("[red]error:[/red] --languages: give one or two language codes, e.g. vi,en", highlight=False)
-        raise typer.Exit(2)
-    if translate and not stream:
-        err.print("[red]error:[/red] --translate needs --stream (offline translation: vecs evaluate --task st)",
-                  highlight=False)
-        raise typer.Exit(2)
-    try:
-        samples = read_clip(str(audio))
-        segments = (transcribe_stream(samples, model, chunk=chunk, languages=pair, realtime=realtime,
-                                      translate=translate) if stream else transcribe_offline(samples, model))
-    except (MediaError, ModelError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2)
-    for seg in segments:
-        if as_json:
-            out.print(json.dumps(seg.__dict__, ensure_ascii=False), highlight=False, soft_wrap=True)
-        else:
-            lat = f"  (+{seg.latency:.2f} s)" if seg.latency is not None else ""
-            out.print(f"[{seg.start:7.2f}–{seg.end:7.2f}] {seg.language}: {seg.text}{lat}", highlight=False,
-                      soft_wrap=True)
-            if seg.translation:
-                out.print(f"{'':18}→ {seg.translation}", highlight=False, soft_wrap=True)
-
-
-@app.command("evaluate")
-def evaluate_cmd(
-    dataset: str = typer.Option(..., "--dataset", help="Dataset repo id or local export folder."),
-    model: Optional[str] = typer.Option(None, "--model", help="Whisper or E2E model: repo id or local folder."),
-    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="st: the cascade's Whisper."),
-    mt_model: Optional[str] = typer.Option(None, "--mt-model", help="st: the cascade's MT model."),
-    config: str = typer.Option("verified", "--config"),
-    split: str = typer.Option("test", "--split"),
-    task: str = typer.Option("asr", "--task", help="asr (transcripts) or st (Vietnamese translation)."),
-    out_dir: Path = typer.Option(Path("eval_out"), "--out", help="Where metrics.json and the plots go."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N samples only."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-) -> None:
-    """Score models: WER/CER, English- and Vietnamese-word error rates, loops, latency (asr); BLEU/chrF of
-    E2E and the cascade side by side (st); metrics.json and plots."""
-    from modeling.data import DataError
-    from modeling.loading import ModelError
-
-    if task not in ("asr", "st"):
-        err.print(f"[red]error:[/red] --task {task!r}: expected asr or st", highlight=False)
-        raise typer.Exit(2)
-    from modeling.evaluate import evaluate_asr, evaluate_st
-
-    try:
-        if task == "asr":
-            if not model:
-                raise ValueError("--task asr needs --model")
-            m = evaluate_asr(model, dataset, config=config, split=split, out_dir=out_dir, batch_size=batch_size,
-                             limit=limit, progress=progress)
-        else:
-            m = evaluate_st(dataset, e2e=model, asr_model=asr_model, mt_model=mt_model, config=config, split=split,
-                            out_dir=out_dir, batch_size=batch_size, limit=limit, progress=progress)
-    except (DataError, ModelError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2)
-    if task == "asr":
-        table = Table("Metric", "Value")
-        for k in ("samples", "wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate", "latency_mean_ms",
-                  "latency_p95_ms", "rtf"):
-            table.add_row(k, str(m.get(k)))
-        out.print(table)
-        out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, length_scatter.png")
-        return
-    table = Table("System", "BLEU", "chrF", "latency mean ms", "p95 ms", "RTF", "samples")
-    for name, r in m["systems"].items():
-        table.add_row(name, f"{r['bleu']:.2f}", f"{r['chrf']:.2f}", str(r["latency_mean_ms"]),
-                      str(r["latency_p95_ms"]), str(r["rtf"]), str(r["samples"]))
-    out.print(table)
-    first = next(iter(m["systems"].values()))
-    out.print(f"BLEU signature: {first['bleu_signature']}")
-    out.print(f"chrF signature: {first['chrf_signature']}")
-    out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, st_scores.png")
-
-
-def main() -> None:  # console-script entry point
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,126 @@
+"""The model half as ``vecs`` subcommands: ``train <family>`` for every family in the registry, ``transcribe``
+and ``evaluate``. torch and transformers load when a command runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from modeling.registry import FAMILIES
+
+from ._console import err, out
+
+train_app = typer.Typer(help="Train models on a VECS dataset (--help after a family lists its arguments).",
+                        no_args_is_help=True)
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _train_command(family):
+    def command(ctx: typer.Context) -> None:
+        raise typer.Exit(family.main(list(ctx.args)))
+
+    command.__doc__ = f"{family.title}."
+    return command
+
+
+for _family in FAMILIES.values():
+    train_app.command(_family.name, context_settings=_PASS_THROUGH)(_train_command(_family))
+
+
+def transcribe_cmd(
+    audio: Path = typer.Argument(..., help="An audio or video file."),
+    model: str = typer.Option(..., "--model", help="Whisper model: repo id or local folder."),
+    stream: bool = typer.Option(False, "--stream", help="Feed the file chunk by chunk, as a microphone would."),
+    chunk: float = typer.Option(0.5, "--chunk", min=0.1, max=2.0, help="Seconds per chunk when streaming."),
+    languages: str = typer.Option("vi,en", "--languages", help="The language pair (bilingual mode)."),
+    realtime: bool = typer.Option(False, "--realtime", help="Stream at the speed of the audio."),
+    translate: Optional[str] = typer.Option(None, "--translate", help="Streaming: translate each commit to "
+                                            "Vietnamese with this MT or E2E model (repo id or folder)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of text."),
+) -> None:
+    """Transcribe code-switched speech, offline or streaming (LocalAgreement-2, bilingual language tags)."""
+    from dataset_builder.foundation.audio import MediaError
+    from modeling.loading import ModelError
+    from modeling.streaming.transcribe import read_clip, transcribe_offline, transcribe_stream
+
+    pair = tuple(x.strip() for x in languages.split(",") if x.strip())
+    if len(pair) < 1:
+        err.print("[red]error:[/red] --languages: give one or two language codes, e.g. vi,en", highlight=False)
+        raise typer.Exit(2)
+    if translate and not stream:
+        err.print("[red]error:[/red] --translate needs --stream (offline translation: vecs evaluate --task st)",
+                  highlight=False)
+        raise typer.Exit(2)
+    try:
+        samples = read_clip(str(audio))
+        segments = (transcribe_stream(samples, model, chunk=chunk, languages=pair, realtime=realtime,
+                                      translate=translate) if stream else transcribe_offline(samples, model))
+    except (MediaError, ModelError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    for seg in segments:
+        if as_json:
+            out.print(json.dumps(seg.__dict__, ensure_ascii=False), highlight=False, soft_wrap=True)
+        else:
+            lat = f"  (+{seg.latency:.2f} s)" if seg.latency is not None else ""
+            out.print(f"[{seg.start:7.2f}–{seg.end:7.2f}] {seg.language}: {seg.text}{lat}", highlight=False,
+                      soft_wrap=True)
+            if seg.translation:
+                out.print(f"{'':18}→ {seg.translation}", highlight=False, soft_wrap=True)
+
+
+def evaluate_cmd(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset repo id or local export folder."),
+    model: Optional[str] = typer.Option(None, "--model", help="Whisper or E2E model: repo id or local folder."),
+    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="st: the cascade's Whisper."),
+    mt_model: Optional[str] = typer.Option(None, "--mt-model", help="st: the cascade's MT model."),
+    config: str = typer.Option("verified", "--config"),
+    split: str = typer.Option("test", "--split"),
+    task: str = typer.Option("asr", "--task", help="asr (transcripts) or st (Vietnamese translation)."),
+    out_dir: Path = typer.Option(Path("eval_out"), "--out", help="Where metrics.json and the plots go."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N samples only."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Score models: WER/CER, English- and Vietnamese-word error rates, loops, latency (asr); BLEU/chrF of
+    E2E and the cascade side by side (st); metrics.json and plots."""
+    from modeling.data import DataError
+    from modeling.loading import ModelError
+
+    if task not in ("asr", "st"):
+        err.print(f"[red]error:[/red] --task {task!r}: expected asr or st", highlight=False)
+        raise typer.Exit(2)
+    from modeling.evaluate import evaluate_asr, evaluate_st
+
+    try:
+        if task == "asr":
+            if not model:
+                raise ValueError("--task asr needs --model")
+            m = evaluate_asr(model, dataset, config=config, split=split, out_dir=out_dir, batch_size=batch_size,
+                             limit=limit, progress=progress)
+        else:
+            m = evaluate_st(dataset, e2e=model, asr_model=asr_model, mt_model=mt_model, config=config, split=split,
+                            out_dir=out_dir, batch_size=batch_size, limit=limit, progress=progress)
+    except (DataError, ModelError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    if task == "asr":
+        table = Table("Metric", "Value")
+        for k in ("samples", "wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate", "latency_mean_ms",
+                  "latency_p95_ms", "rtf"):
+            table.add_row(k, str(m.get(k)))
+        out.print(table)
+        out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, length_scatter.png")
+        return
+    table = Table("System", "BLEU", "chrF", "latency mean ms", "p95 ms", "RTF", "samples")
+    for name, r in m["systems"].items():
+        table.add_row(name, f"{r['bleu']:.2f}", f"{r['chrf']:.2f}", str(r["latency_mean_ms"]),
+                      str(r["latency_p95_ms"]), str(r["rtf"]), str(r["samples"]))
+    out.print(table)
+    first = next(iter(m["systems"].values()))
+    out.print(f"BLEU signature: {first['bleu_signature']}")
+    out.print(f"chrF signature: {first['chrf_signature']}")
+    out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, st_scores.png")

@@ -1,0 +1,50 @@
+"""What every model family's decoding shares: a guard against repetition loops and the shape of a result.
+
+The paper's 399.78 % WER came from unbounded generation that looped; every decoder here (Whisper, E2E, MT)
+bounds its output by the input's length and runs :class:`LoopGuard`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from transformers import LogitsProcessor
+
+
+class LoopGuard(LogitsProcessor):
+    """Forbid the token that would start another copy of an n-gram already repeated ``max_repeats`` times
+    in a row at the end of the output (n up to ``max_ngram``). Repeats spread apart stay possible."""
+
+    def __init__(self, prefix_length: int, max_ngram: int = 8, max_repeats: int = 3) -> None:
+        self.prefix_length, self.max_ngram, self.max_repeats = prefix_length, max_ngram, max_repeats
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for b, row in enumerate(input_ids.tolist()):
+            seq = row[self.prefix_length:]
+            for n in range(1, self.max_ngram + 1):
+                if len(seq) < n * self.max_repeats:
+                    break
+                tail = seq[-n:]
+                if all(seq[-(k + 1) * n: len(seq) - k * n] == tail for k in range(1, self.max_repeats)):
+                    scores[b, tail[0]] = -math.inf
+        return scores
+
+
+@dataclass
+class Transcription:
+    text: str
+    language: str
+    seconds: float  # wall time of decoding this clip (its share of the batch)
+    audio_seconds: float
+
+
+@dataclass
+class Heard:
+    """What a speech system made of one clip, whatever the family: the Space and ``vecs evaluate`` read this."""
+
+    transcript: str
+    translation: str = ""
+    language: str = ""
+    seconds: float = 0.0  # wall time of this clip's share of the batch
+    audio_seconds: float = 0.0

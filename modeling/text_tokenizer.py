@@ -1,0 +1,41 @@
+"""Text tokenizers in mBART-50's layout, shared by the families whose decoder is mBART (E2E and MT): the
+pretrained tokenizer by name, or offline a small BPE trained on the corpus with mBART-50's special tokens and
+language codes at the same places."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES
+
+from dataset_builder.foundation.text import clean_text
+
+
+def add_special(tok, tokens: Sequence[str]):
+    """Add ``tokens`` as special tokens (idempotent); the model's embeddings must be resized after."""
+    missing = [t for t in tokens if t not in tok.get_vocab()]
+    if missing:
+        tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    return tok
+
+
+def train_text_tokenizer(texts: Iterable[str], vocab_size: int = 1000,
+                         extra_special: Sequence[str] = ()) -> PreTrainedTokenizerFast:
+    """SentencePiece-style BPE (``▁`` word starts) with ``<s> <pad> </s> <unk>`` at 0–3 as in mBART, then
+    mBART-50's language codes, ``<mask>`` and ``extra_special``."""
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace()
+    bpe.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                  special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
+    bpe.train_from_iterator((clean_text(t) for t in texts if t), trainer=trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                  unk_token="<unk>")
+    tok.add_special_tokens({"additional_special_tokens": [*FAIRSEQ_LANGUAGE_CODES, "<mask>"]})
+    return add_special(tok, extra_special)
+
+
+def load_text_tokenizer(name_or_path: str, extra_special: Sequence[str] = ()):
+    return add_special(AutoTokenizer.from_pretrained(name_or_path), extra_special)
