@@ -1,4 +1,4 @@
-"""``vecs argilla …``: the annotation stage's commands (registered in ``dataset_builder/cli.py``).
+"""``vecs argilla …``: the annotation stage's commands (registered by the ``vecs`` command, ``dataset_builder/cli/``).
 
 Imports stay light (typer, rich): the launcher and the Argilla client load when a command runs.
 """

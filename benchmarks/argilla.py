@@ -1,6 +1,6 @@
 """Push and pull throughput against argilla-server's own cost of the same upsert, measured in one run.
 
-    python benchmarks/argilla.py [--records 5000 --batch 200]
+    python -m benchmarks.argilla [--records 5000 --batch 200]
 
 Starts a real server (``vecs argilla serve``'s launcher), builds a store with N pre-labeled segments, then:
 - ours: ``vecs argilla push`` of N records (clip files already cut, as after a first push — clip cutting is
@@ -8,7 +8,7 @@ Starts a real server (``vecs argilla serve``'s launcher), builds a store with N 
 - the limit: the same record payloads PUT straight to the server's bulk-upsert endpoint, same batch size,
 - pull: N submitted answers pulled back into the store,
 - the record size with the clip referenced by URL vs embedded as a data URL.
-Goal (issue 4): push >= 0.8 of the server's own limit. The search-latency half is benchmarks/argilla_search.py.
+Goal: push >= 0.8 of the server's own limit. The search-latency half is benchmarks/argilla_search.py.
 """
 from __future__ import annotations
 
@@ -17,18 +17,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, this file's folder comes first on sys.path and "argilla" would import this file.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._common import write_result  # noqa: E402
+from benchmarks._common import write_result
 
 
 def build_store(settings, n_records: int, videos: int = 8) -> None:

@@ -1,6 +1,6 @@
 """Annotation-queue search latency on a 100k-record Argilla dataset (vecs-sql engine, SQLite).
 
-    python benchmarks/argilla_search.py [--records 100000 --calls 200 --home DIR --keep]
+    python -m benchmarks.argilla_search [--records 100000 --calls 200 --home DIR --keep]
 
 Starts the real server through the launcher of ``vecs argilla serve`` (in ``--home``, default a fresh temp
 dir), builds a dataset shaped like ``vecs argilla push``'s (``annotation/design.py``:
@@ -20,20 +20,14 @@ import concurrent.futures as cf
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# this folder is sys.path[0] when run as a script: a benchmarks/argilla.py there would shadow the SDK
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
+import httpx
 
-import httpx  # noqa: E402
-
-from annotation.server import launcher  # noqa: E402
-from benchmarks._common import write_result  # noqa: E402
+from annotation.server import launcher
+from benchmarks._common import write_result
 
 DATASET = "bench-queue"
 CHANNELS = [f"channel-{k:02d}" for k in range(12)]

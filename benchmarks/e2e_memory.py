@@ -2,25 +2,22 @@
 one backward, gradient checkpointing) against the paper's scheme (the batch duplicated per task, a forward
 and a backward pass per task, no checkpointing), same model, same clips, same script.
 
-    python benchmarks/e2e_memory.py --shapes xlsr-mbart --bf16 --batches 1,2,4,8,16,32   # one GPU
-    python benchmarks/e2e_memory.py --shapes tiny --batches 2,4                          # CPU step time
+    python -m benchmarks.e2e_memory --shapes xlsr-mbart --bf16 --batches 1,2,4,8,16,32   # one GPU
+    python -m benchmarks.e2e_memory --shapes tiny --batches 2,4                          # CPU step time
 
-Goal (issue 7): per-device batch >= 16 where the paper ran 1; >= 1.5x samples/s at equal memory. The
+Goal: per-device batch >= 16 where the paper ran 1; >= 1.5x samples/s at equal memory. The
 ``xlsr-mbart`` shapes are facebook/wav2vec2-xls-r-300m + facebook/mbart-large-50 (~0.6B parameters),
 randomly initialised from configs (no download). Clips are 2–10 s of noise with 12 label tokens per second.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import write_result  # noqa: E402
+from benchmarks._common import write_result
 
 SHAPES = {
     "xlsr-mbart": dict(enc=dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,

@@ -1,8 +1,8 @@
 """Export throughput and memory: hours of audio exported per minute, and peak memory at two corpus sizes.
 
-    python benchmarks/export.py [--videos 8 --minutes 16]
+    python -m benchmarks.export [--videos 8 --minutes 16]
 
-Goal (issue 5): >= 60 h of audio per minute on 2 cores, and memory that does not grow with the corpus (the
+Goal: >= 60 h of audio per minute on 2 cores, and memory that does not grow with the corpus (the
 export streams segments from the full-length FLACs into Arrow/Parquet instead of holding the corpus in RAM).
 The corpus is synthesized, ingested and pre-labeled (captions engine) once; each export runs as its own
 ``vecs export`` process so its peak RSS is measured alone.
@@ -19,9 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import prepared_home, synthetic_corpus, write_result  # noqa: E402
+from benchmarks._common import prepared_home, synthetic_corpus, write_result
 
 
 _MEASURED = (

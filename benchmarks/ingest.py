@@ -1,8 +1,8 @@
 """Ingest throughput against its limit: plain ffmpeg decode + FLAC encode of the same files, same run.
 
-    python benchmarks/ingest.py [--videos 6 --minutes 10]
+    python -m benchmarks.ingest [--videos 6 --minutes 10]
 
-Goal (issue 2): ingest time <= 2x the limit. Both run sequentially (one video at a time) so the ratio
+Goal: ingest time <= 2x the limit. Both run sequentially (one video at a time) so the ratio
 compares like with like; ``--jobs`` adds a parallel ingest figure beside it.
 """
 from __future__ import annotations
@@ -11,14 +11,12 @@ import argparse
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import synthetic_corpus, vecs, write_result  # noqa: E402
+from benchmarks._common import synthetic_corpus, vecs, write_result
 
 
 def plain_ffmpeg(files: list[Path], out_dir: Path) -> float:

@@ -1,10 +1,10 @@
 """Pre-label throughput against the quota optimum, through the real google-genai client.
 
-    python benchmarks/prelabel.py [--chunks 60 --rpm 10 --window 60 --error-rate 0.05]
+    python -m benchmarks.prelabel [--chunks 60 --rpm 10 --window 60 --error-rate 0.05]
 
 Three keys; flash allows R requests per window per key, pro R/2; 5% of admitted requests fail with a 5xx
 (and still count toward the quota, as Google's do). The optimum is the sum of all keys' and tiers' rates.
-Goals (issue 3): >= 0.9 of the optimum, 0 lost chunks, <= 0.2 429s per completed chunk. The ratio is the
+Goals: >= 0.9 of the optimum, 0 lost chunks, <= 0.2 429s per completed chunk. The ratio is the
 time a perfect scheduler needs under the same sliding-window quotas divided by ours (a plain rate ratio
 would flatter a short run, which the window's initial burst speeds up).
 """
@@ -14,19 +14,14 @@ import argparse
 import asyncio
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import numpy as np
+import soundfile as sf
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-
-from benchmarks._common import write_result  # noqa: E402
+from benchmarks._common import write_result
 
 FLASH, PRO = "gemini-2.5-flash", "gemini-2.5-pro"
 
@@ -50,7 +45,7 @@ def main() -> None:
     from dataset_builder.prelabel.keypool import KeyPool
     from dataset_builder.prelabel.runner import run_engine
     from dataset_builder.store import Chunk, ChunkStatus, Segment, session_scope
-    from fake_gemini import FakeGemini, TruthResponder
+    from tests.fake_gemini import FakeGemini, TruthResponder
     from sqlalchemy import func, select
 
     settings = get_settings()

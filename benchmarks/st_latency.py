@@ -1,6 +1,6 @@
 """E2E vs cascade on CPU: latency per clip and BLEU/chrF on the same test clips, side by side.
 
-    python benchmarks/st_latency.py [--e2e-minutes 5 --mt-minutes 2 --clips 60]
+    python -m benchmarks.st_latency [--e2e-minutes 5 --mt-minutes 2 --clips 60]
 
 Uses the synthetic export and the Whisper trained by ``benchmarks/whisper_cpu.py`` (run it first); trains a
 small E2E model and a small MT model from scratch within the given budgets, then runs ``evaluate_st``.
@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, write_result  # noqa: E402
-from benchmarks.whisper_cpu import export_folder  # noqa: E402
+from benchmarks._common import RESULTS, write_result
+from benchmarks.whisper_cpu import export_folder
 
 
 def main() -> None:

@@ -2,24 +2,22 @@
 processor; commit latency (median, p95), real-time factor, and the streamed transcript's WER next to an offline
 full-context decode of the same audio by the same model (the accuracy limit).
 
-    python benchmarks/streaming.py [--seconds 300 --chunk 0.5 --model PATH] [--fast]
+    python -m benchmarks.streaming [--seconds 300 --chunk 0.5 --model PATH] [--fast]
 
 Uses the Whisper trained by ``benchmarks/whisper_cpu.py`` and the held-out test video of its synthetic corpus (its
 speakers were not trained on). ``--fast`` feeds as fast as the model decodes instead of waiting for the audio
-(latency is then not meaningful). Goals (issue 8): median commit latency <= 1.5 s, p95 <= 3 s, streamed WER <=
+(latency is then not meaningful). Goals: median commit latency <= 1.5 s, p95 <= 3 s, streamed WER <=
 1.1x offline WER.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, synthetic_corpus, write_result  # noqa: E402
+from benchmarks._common import RESULTS, synthetic_corpus, write_result
 
 
 def test_video(corpus: Path, export: Path) -> tuple[Path, str]:

@@ -1,8 +1,8 @@
 """How many real-time streams one machine sustains: N visitors' streams share one Whisper (as the Space shares one
 model across visitors), each fed code-switched audio in real time, chunk by chunk, from its own thread.
 
-    python benchmarks/streaming_capacity.py --shapes small --streams 1,2,4,8,16,32 --seconds 60   # a lent GPU
-    python benchmarks/streaming_capacity.py --shapes tiny --streams 1,2,4 --seconds 30             # CPU
+    python -m benchmarks.streaming_capacity --shapes small --streams 1,2,4,8,16,32 --seconds 60   # a lent GPU
+    python -m benchmarks.streaming_capacity --shapes tiny --streams 1,2,4 --seconds 30             # CPU
 
 A level is sustained when every stream keeps up with real time: 95% of its chunks, and its last, are processed
 within ``--max-lag`` seconds of their audio arriving. Commit latency is reported per level too, but it is not the
@@ -16,16 +16,13 @@ next to the length bound: the figure is for decodes at about that bound, a conse
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, synthetic_corpus, write_result  # noqa: E402
-from benchmarks.whisper_throughput import SHAPES, WORDS  # noqa: E402
-from dataset_builder.foundation.config import SAMPLE_RATE  # noqa: E402
+from benchmarks._common import RESULTS, synthetic_corpus, write_result
+from benchmarks.whisper_throughput import SHAPES, WORDS
+from dataset_builder.foundation.config import SAMPLE_RATE
 
 
 def shared_model(args):

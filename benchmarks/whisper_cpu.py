@@ -1,9 +1,9 @@
 """Whisper quality on the synthetic corpus: a small model trained from scratch on CPU within a time budget,
 scored on the video-disjoint test split.
 
-    python benchmarks/whisper_cpu.py [--minutes 25 --ctc-weight 0.3 --input-seconds 8]
+    python -m benchmarks.whisper_cpu [--minutes 25 --ctc-weight 0.3 --input-seconds 8]
 
-Goal (issue 6): CER <= 15% and loop rate 0 after <= 30 min on 2 cores. The corpus (>= 2 h, 8 videos) is
+Goal: CER <= 15% and loop rate 0 after <= 30 min on 2 cores. The corpus (>= 2 h, 8 videos) is
 synthesized, ingested, pre-labeled (captions engine) and exported once and cached under
 ``benchmarks/results/``; training uses the offline path (tokenizer trained on the training transcripts).
 """
@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, prepared_home, synthetic_corpus, vecs, write_result  # noqa: E402
+from benchmarks._common import RESULTS, prepared_home, synthetic_corpus, vecs, write_result
 
 
 def export_folder(videos: int, minutes: float, seed: int) -> Path:

@@ -1,9 +1,9 @@
 """Training throughput: this project's Whisper trainer vs a plain transformers ``Seq2SeqTrainer`` run of the
 same model on the same data, in one script (one GPU when lent; CPU with ``--shapes tiny`` otherwise).
 
-    python benchmarks/whisper_throughput.py --shapes small --batch 32 --bf16 --gradient-checkpointing
+    python -m benchmarks.whisper_throughput --shapes small --batch 32 --bf16 --gradient-checkpointing
 
-Goal (issue 6): >= 1.3x the baseline's samples/s at equal (or lower) peak memory. The data are clips with
+Goal: >= 1.3x the baseline's samples/s at equal (or lower) peak memory. The data are clips with
 the duration distribution of a VECS export (short segments, 0.5–15 s) and label lengths of 12 tokens/s; the
 baseline follows the transformers speech-recognition recipe (30 s log-mel inputs, no length grouping), ours
 uses its input-length option (the longest clip, rounded up) and length-grouped batches. Features are
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import write_result  # noqa: E402
+from benchmarks._common import write_result
 
 SHAPES = {
     "small": dict(d_model=768, encoder_layers=12, decoder_layers=12, heads=12),  # openai/whisper-small

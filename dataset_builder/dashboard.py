@@ -1,4 +1,4 @@
-"""The progress dashboard as a web page (paper figures 1–3): channels → videos → chunks, verified hours,
+"""The progress dashboard as a web page (as the Data Factory paper's dashboard shows it): channels → videos → chunks, verified hours,
 annotators. Rendered from the state store on every request; no JavaScript framework, no build step."""
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Which segments of a video are kept once, and over what absolute span (paper 5.1, made complete).
+"""Which segments of a video are kept once, and over what absolute span: the 300-second guillotine of the Data
+Factory paper (*End-to-End Speech Translation for Low-Resource Code-Switching*), made complete.
 
 1. The 300-second guillotine: a segment is kept only from the chunk where its chunk-relative start is
    < 300 s (the last chunk keeps all).

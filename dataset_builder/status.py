@@ -1,4 +1,4 @@
-"""The factory's progress as the paper's dashboard shows it (figures 1–3): channels → videos → chunks.
+"""The factory's progress as the Data Factory paper's dashboard shows it: channels → videos → chunks.
 
 Aggregated in SQL so a store of thousands of videos answers at once.
 """

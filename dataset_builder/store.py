@@ -1,4 +1,4 @@
-"""The factory state store: channels → videos → chunks → segments (paper, appendix 7.1).
+"""The factory state store: channels → videos → chunks → segments (the Data Factory paper's schema, extended).
 
 SQLite in WAL mode for one machine; PostgreSQL (``VECS_DB_URL``) when several workers share the work,
 claiming chunks with ``SELECT … FOR UPDATE SKIP LOCKED``. Files are written before the rows that point
@@ -64,7 +64,7 @@ class Video(Base):
     #: Stable public id (the YouTube id, or a hash of a local file's path): the dataset's ``video_id``.
     video_id: Mapped[str] = mapped_column(String(64), unique=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
-    #: Canonical URL; unique so the same source twice adds nothing (paper: ``original_url``).
+    #: Canonical URL; unique so the same source twice adds nothing (the paper's ``original_url``).
     source_url: Mapped[str] = mapped_column(String(2000), unique=True)
     title: Mapped[str | None] = mapped_column(String(1000))
     extractor: Mapped[str | None] = mapped_column(String(100))

@@ -24,7 +24,7 @@ from dataset_builder.store import dispose_engines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-#: Debian's chromium, headless, offline (DESIGN.md)
+#: Debian's chromium, headless, offline: without the background-networking flags it keeps dialing Google
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
 

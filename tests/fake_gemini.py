@@ -9,8 +9,8 @@ transport) is exercised against this stdlib-only test double on ``127.0.0.1``::
         client = genai.Client(api_key="K1", http_options=types.HttpOptions(base_url=fake.url))
         client.models.generate_content(model="gemini-2.5-flash", contents=[...])
 
-Importable from ``tests/`` (pytest puts that folder on ``sys.path``) and from ``benchmarks/`` after
-``sys.path.insert(0, str(ROOT / "tests"))``. Importing it needs only the standard library.
+Tests import it as ``fake_gemini`` (pytest puts ``tests/`` on ``sys.path``); benchmarks, run from the repository
+root as ``python -m benchmarks.NAME``, as ``tests.fake_gemini``. Importing it needs only the standard library.
 
 What google-genai 3.4.0 sends and raises (verified by ``tests/test_fake_gemini.py``)
 -----------------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""The export: guillotined, sanitized, video-disjoint splits published as a Hub dataset (issue 5)."""
+"""The export: guillotined, sanitized, video-disjoint splits published as a Hub dataset."""

@@ -1,4 +1,4 @@
-"""Transcript sanitization for training (paper 4.1): what a model must not learn to emit.
+"""Transcript sanitization for training: what a model must not learn to emit.
 
 Annotation tags ([laughter], [music], (cười)…), markdown emphasis, HTML tags and music notes are removed;
 then the one text normalizer (NFC, invisible characters, spaces). Words are never changed.

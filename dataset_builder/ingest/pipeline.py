@@ -141,21 +141,40 @@ def _process(
     report: Callable[[float, float, str], None],
     written: list[Path],
 ) -> IngestOutcome:
+    """The steps after download: identity, normalize + chunk, captions, naming, record."""
     name = str(entry.local_path or entry.url)
     info = audio.probe(got.path, name=name)
+    sha, video_id = _identity(entry, got, settings, name)
+    flac, chunk_dir = settings.audio_dir / f"{video_id}.flac", settings.chunks_dir / video_id
+    written.extend([flac, chunk_dir])
+    frames, spans = _normalize_and_chunk(got.path, flac, chunk_dir, video_id, info, settings, report, name)
+    captions = _captions(entry, got, video_id, settings)
+    written.extend(settings.home / p for p in captions.values())
+    channel_name, title = _naming(entry, got, info, channel, video_id)
+    try:
+        _record(entry, got, settings, video_id, sha, frames, flac, chunk_dir, spans, captions, channel_name, title)
+    except IntegrityError:
+        # Another worker committed the same source first: its files are the same bytes, keep them.
+        return IngestOutcome(entry.url, "skipped", "ingested concurrently by another worker", video_id)
+    return IngestOutcome(entry.url, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
+
+
+def _identity(entry: SourceEntry, got: Downloaded, settings: Settings, name: str) -> tuple[str, str]:
+    """The file's hash (the same bytes twice are a duplicate) and a video id no other video has."""
     sha = file_sha256(got.path)
     video_id = canonical_id(got.info, entry)
     with session_scope(settings) as s:
         twin = s.scalar(select(Video).where(Video.sha256 == sha))
         if twin is not None:
             raise SourceError(f"{name}: duplicate of video {twin.video_id} ({twin.source_url})")
-        taken = s.scalar(select(Video).where(Video.video_id == video_id))
-        if taken is not None:
+        if s.scalar(select(Video).where(Video.video_id == video_id)) is not None:
             video_id = f"{video_id}-{url_hash(entry.canonical_url, 8)}"
+    return sha, video_id
 
-    flac = settings.audio_dir / f"{video_id}.flac"
-    chunk_dir = settings.chunks_dir / video_id
-    written.extend([flac, chunk_dir])
+
+def _normalize_and_chunk(source: Path, flac: Path, chunk_dir: Path, video_id: str, info, settings: Settings,
+                         report: Callable[[float, float, str], None], name: str) -> tuple[int, list]:
+    """One decode: the full-length FLAC and the exact chunks from the same PCM; truncated or silent media fail."""
     writer = ChunkWriter(SAMPLE_RATE, lambda k: chunk_dir / f"{video_id}_c{k:04d}.flac",
                          settings.chunk_seconds, settings.overlap_seconds)
     expected = max(info.duration, 1e-9) * SAMPLE_RATE
@@ -165,23 +184,28 @@ def _process(
         report(min(writer.pos, expected), expected, "normalize + chunk")
 
     try:
-        frames = audio.normalize_stream(got.path, flac, feed, sample_rate=SAMPLE_RATE, name=name)
+        frames = audio.normalize_stream(source, flac, feed, sample_rate=SAMPLE_RATE, name=name)
         audio.check_duration(frames / SAMPLE_RATE, info.duration, name)
         if writer.peak / 32768 < audio.SILENCE_PEAK:
             db = 20 * math.log10(writer.peak / 32768) if writer.peak > 0 else float("-inf")
             raise audio.MediaError(f"{name}: silent audio (peak {db:.0f} dBFS)")
-        spans = writer.finish()
+        return frames, writer.finish()
     except BaseException:
         writer.abort()
         raise
 
+
+def _captions(entry: SourceEntry, got: Downloaded, video_id: str, settings: Settings) -> dict:
+    """The source's captions (YouTube's, or sidecar files next to a local file), stored under ``$VECS_HOME``."""
     found = dict(got.subtitles)
     if entry.local_path is not None:
         for lang, path in find_sidecars(entry.local_path).items():
             found.setdefault(lang, path)
-    captions = store_captions(found, settings.captions_dir, video_id, settings.home)
-    written.extend(settings.home / p for p in captions.values())
+    return store_captions(found, settings.captions_dir, video_id, settings.home)
 
+
+def _naming(entry: SourceEntry, got: Downloaded, info, channel: str | None, video_id: str) -> tuple[str, str]:
+    """Channel and title: what the operator said, else what yt-dlp or the file's tags report."""
     channel_name = (
         channel
         or got.info.get("channel")
@@ -197,41 +221,24 @@ def _process(
         or got.info.get("title")
         or video_id
     )
-    try:
-        with session_scope(settings) as s:
-            ch = get_or_create_channel(s, channel_name, got.info.get("channel_url"))
-            video = Video(
-                video_id=video_id,
-                channel_id=ch.id,
-                source_url=entry.canonical_url,
-                title=title,
-                extractor=got.extractor,
-                sha256=sha,
-                duration=frames / SAMPLE_RATE,
-                num_samples=frames,
-                sample_rate=SAMPLE_RATE,
-                audio_path=str(flac.relative_to(settings.home)),
-                captions=captions,
-                status=VideoStatus.READY,
-            )
-            s.add(video)
-            s.flush()
-            for span in spans:
-                s.add(
-                    Chunk(
-                        video_id=video.id,
-                        index=span.index,
-                        start_sample=span.start_sample,
-                        end_sample=span.end_sample,
-                        is_last=span.is_last,
-                        audio_path=str((chunk_dir / f"{video_id}_c{span.index:04d}.flac").relative_to(settings.home)),
-                        status=ChunkStatus.PENDING,
-                    )
-                )
-    except IntegrityError:
-        # Another worker committed the same source first: its files are the same bytes, keep them.
-        return IngestOutcome(entry.url, "skipped", "ingested concurrently by another worker", video_id)
-    return IngestOutcome(entry.url, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
+    return channel_name, title
+
+
+def _record(entry: SourceEntry, got: Downloaded, settings: Settings, video_id: str, sha: str, frames: int,
+            flac: Path, chunk_dir: Path, spans: list, captions: dict, channel_name: str, title: str) -> None:
+    """The video's row and all its chunk rows in one transaction, once its files exist."""
+    with session_scope(settings) as s:
+        ch = get_or_create_channel(s, channel_name, got.info.get("channel_url"))
+        video = Video(video_id=video_id, channel_id=ch.id, source_url=entry.canonical_url, title=title,
+                      extractor=got.extractor, sha256=sha, duration=frames / SAMPLE_RATE, num_samples=frames,
+                      sample_rate=SAMPLE_RATE, audio_path=str(flac.relative_to(settings.home)), captions=captions,
+                      status=VideoStatus.READY)
+        s.add(video)
+        s.flush()
+        for span in spans:
+            s.add(Chunk(video_id=video.id, index=span.index, start_sample=span.start_sample,
+                        end_sample=span.end_sample, is_last=span.is_last, status=ChunkStatus.PENDING,
+                        audio_path=str((chunk_dir / f"{video_id}_c{span.index:04d}.flac").relative_to(settings.home))))
 
 
 def _remove(paths: list[Path]) -> None:

@@ -1,4 +1,5 @@
-"""A pool of Gemini API keys across model tiers that survives quota exhaustion (paper 5.2, made better).
+"""A pool of Gemini API keys across model tiers that survives quota exhaustion: the key manager of the Data Factory
+paper (*End-to-End Speech Translation for Low-Resource Code-Switching*), made better.
 
 - A 429 cools down only that (model, key), for the server's RetryInfo delay when it gives one, else an
   exponential backoff with jitter. The same 429 teaches the pool that slot's per-window limit (the

@@ -1,5 +1,6 @@
-"""The Gemini prompts and response schema (paper, appendix 7.2), with the translation examples the paper
-omitted written out: they are what teaches the model to translate only the English and keep the particles."""
+"""The Gemini prompts and response schema of the Data Factory paper (*End-to-End Speech Translation for
+Low-Resource Code-Switching*), with the translation examples the paper omitted written out: they are what
+teaches the model to translate only the English and keep the particles."""
 from __future__ import annotations
 
 SYSTEM_PROMPT = """You are a Senior Linguistic Data Specialist and expert audio transcriptionist focusing on \

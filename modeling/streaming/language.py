@@ -1,6 +1,7 @@
-"""Bilingual mode (VoicePing, seed 002): the language is one of a configured pair, read from the model's
-language-token probabilities every window, and a switch becomes official only after ``patience`` consecutive
-windows above ``threshold`` — so a cough does not flip the stream to the other language."""
+"""Bilingual mode, as VoicePing runs it in production (*Whisper in Production: Real-Time Dual-Language
+Switching*): the language is one of a configured pair, read from the model's language-token probabilities every
+window, and a switch becomes official only after ``patience`` consecutive windows above ``threshold`` — so a
+cough does not flip the stream to the other language."""
 from __future__ import annotations
 
 from dataset_builder.foundation.text import looks_vietnamese, word_language, words

@@ -1,6 +1,7 @@
 """The online processor: audio arrives in small chunks, the growing buffer is re-decoded, LocalAgreement-2
 commits what two hypotheses agree on, the buffer is trimmed at committed words, and committed text is carried
-as the prompt. No language is pinned for the session (seed 001): each window's language comes from the pair.
+as the prompt. No language is pinned for the session (pinning it is what breaks SimulStreaming on code-switched
+speech): each window's language comes from the pair.
 
 Composes small parts with one role each, as ufal/whisper_streaming does: a :class:`Backend` (the model),
 :class:`HypothesisBuffer` (agreement), :class:`LanguageTracker` (hysteresis), an optional VAD.

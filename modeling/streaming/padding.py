@@ -1,4 +1,4 @@
-"""Universal padding (seed 002): a constant, language-neutral clip — "Okay, bye bye." — prepended to buffers
+"""Universal padding (from VoicePing's bilingual mode): a constant, language-neutral clip — "Okay, bye bye." — prepended to buffers
 shorter than a cutoff so the decoder and the language token have context; its words are removed afterwards.
 Rendered once with espeak-ng (offline); without espeak-ng streaming runs unpadded."""
 from __future__ import annotations
