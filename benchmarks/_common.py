@@ -34,6 +34,22 @@ def synthetic_corpus(videos: int, minutes: float, seed: int, jobs: int = 2, chan
     return out
 
 
+def scratch_home(prefix: str) -> Path:
+    """A fresh temporary folder that this process's factory (``VECS_HOME``, SQLite) works in."""
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=f"vecs-bench-{prefix}-"))
+    os.environ["VECS_HOME"] = str(work / "home")
+    os.environ.pop("VECS_DB_URL", None)
+    return work
+
+
+def corpus_videos(videos: int, minutes: float, seed: int) -> tuple[Path, list[dict]]:
+    """The cached synthetic corpus and its ``videos.json`` entries."""
+    corpus = synthetic_corpus(videos, minutes, seed)
+    return corpus, json.loads((corpus / "videos.json").read_text())["videos"]
+
+
 def vecs(home: Path, *args: str):
     """Run a ``vecs`` command against the state store in ``home``; exit with its stderr if it fails."""
     import subprocess

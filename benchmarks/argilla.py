@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from benchmarks._common import write_result
+from benchmarks._common import scratch_home, write_result
 
 
 def build_store(settings, n_records: int, videos: int = 8) -> None:
@@ -60,9 +57,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=200)
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vecs-bench-argilla-"))
-    os.environ["VECS_HOME"] = str(work / "home")
-    os.environ.pop("VECS_DB_URL", None)
+    work = scratch_home("argilla")
     import httpx
     from sqlalchemy import update
 

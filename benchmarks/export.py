@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 
-from benchmarks._common import prepared_home, synthetic_corpus, write_result
+from benchmarks._common import corpus_videos, prepared_home, write_result
 
 
 _MEASURED = (
@@ -62,9 +62,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
 
-    corpus = synthetic_corpus(args.videos, args.minutes, args.seed)
-    meta = json.loads((corpus / "videos.json").read_text())
-    files = [v["file"] for v in meta["videos"]]
+    corpus, videos = corpus_videos(args.videos, args.minutes, args.seed)
+    files = [v["file"] for v in videos]
     work = Path(tempfile.mkdtemp(prefix="vecs-bench-export-"))
     try:
         runs = {}
@@ -77,7 +76,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     full, half = runs["full"], runs["half"]
     result = {
-        "corpus": {"videos": len(files), "hours": round(sum(v["duration"] for v in meta["videos"]) / 3600, 3)},
+        "corpus": {"videos": len(files), "hours": round(sum(v["duration"] for v in videos) / 3600, 3)},
         "runs": runs,
         "hours_per_minute": full["hours_per_minute"],
         "goal_hours_per_minute": 60,

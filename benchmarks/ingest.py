@@ -8,7 +8,6 @@ compares like with like; ``--jobs`` adds a parallel ingest figure beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 
-from benchmarks._common import synthetic_corpus, vecs, write_result
+from benchmarks._common import corpus_videos, vecs, write_result
 
 
 def plain_ffmpeg(files: list[Path], out_dir: Path) -> float:
@@ -44,10 +43,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
 
-    corpus = synthetic_corpus(args.videos, args.minutes, args.seed)
-    meta = json.loads((corpus / "videos.json").read_text())
-    files = [corpus / v["file"] for v in meta["videos"]]
-    hours = sum(v["duration"] for v in meta["videos"]) / 3600
+    corpus, videos = corpus_videos(args.videos, args.minutes, args.seed)
+    files = [corpus / v["file"] for v in videos]
+    hours = sum(v["duration"] for v in videos) / 3600
 
     work = Path(tempfile.mkdtemp(prefix="vecs-bench-ingest-"))
     try:
@@ -65,7 +63,7 @@ def main() -> None:
     best = min(runs, key=lambda r: r["ratio"])
     worst = max(runs, key=lambda r: r["ratio"])
     result = {
-        "corpus": {"videos": len(files), "hours": round(hours, 3), "format": meta["videos"][0].get("format")},
+        "corpus": {"videos": len(files), "hours": round(hours, 3), "format": videos[0].get("format")},
         "runs": runs,
         "ratio_ingest_over_limit": {"best": best["ratio"], "worst": worst["ratio"]},
         "hours_per_minute": {

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from benchmarks._common import write_result
+from benchmarks._common import scratch_home, write_result
 
 FLASH, PRO = "gemini-2.5-flash", "gemini-2.5-pro"
 
@@ -36,9 +33,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vecs-bench-prelabel-"))
-    os.environ["VECS_HOME"] = str(work / "home")
-    os.environ.pop("VECS_DB_URL", None)
+    work = scratch_home("prelabel")
     from dataset_builder.foundation.config import get_settings
     from dataset_builder.ingest import ingest
     from dataset_builder.prelabel.gemini import GeminiCaller, GeminiEngine

@@ -30,9 +30,10 @@ def main() -> None:
 
     import torch
 
-    from modeling.e2e.train import E2ETrainingArguments, train as train_e2e
+    from modeling.e2e.train import E2ETrainingArguments
     from modeling.evaluate import evaluate_st
-    from modeling.mt.train import MTTrainingArguments, train as train_mt
+    from modeling.mt.train import MTTrainingArguments
+    from modeling.registry import E2E, MT
 
     torch.set_num_threads(2)
     data = export_folder(8, 16.0, 5)
@@ -40,10 +41,10 @@ def main() -> None:
     shutil.rmtree(runs, ignore_errors=True)
     common = dict(dataset=str(data), dataset_config="prelabeled", max_steps=100_000, eval_steps=100_000,
                   save_steps=100_000, logging_steps=50, max_eval_samples=8, progress=False)
-    e2e = train_e2e(E2ETrainingArguments(output_dir=str(runs / "e2e"), encoder_name_or_path="scratch",
+    e2e = E2E.train(E2ETrainingArguments(output_dir=str(runs / "e2e"), encoder_name_or_path="scratch",
                                          per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50,
                                          max_train_minutes=args.e2e_minutes, max_seconds=8.0, **common))
-    mt = train_mt(MTTrainingArguments(output_dir=str(runs / "mt"), model_name_or_path="scratch",
+    mt = MT.train(MTTrainingArguments(output_dir=str(runs / "mt"), model_name_or_path="scratch",
                                       per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50,
                                       max_train_minutes=args.mt_minutes, **common))
     metrics = evaluate_st(str(data), e2e=str(runs / "e2e" / "best"), asr_model=args.whisper,

@@ -52,14 +52,15 @@ def main() -> None:
     import torch
 
     from modeling.evaluate import evaluate_asr
-    from modeling.whisper.train import WhisperTrainingArguments, train
+    from modeling.registry import WHISPER
+    from modeling.whisper.train import WhisperTrainingArguments
 
     torch.set_num_threads(2)
     data = export_folder(args.videos, args.corpus_minutes, args.seed)
     report = json.loads((data / "export_report.json").read_text())["configs"]["prelabeled"]
     run = RESULTS / f"whisper_cpu_ctc{args.ctc_weight:g}"
     shutil.rmtree(run, ignore_errors=True)
-    summary = train(WhisperTrainingArguments(
+    summary = WHISPER.train(WhisperTrainingArguments(
         output_dir=str(run), dataset=str(data), dataset_config="prelabeled", model_name_or_path="scratch",
         scratch_d_model=args.d_model, scratch_encoder_layers=args.encoder_layers,
         scratch_decoder_layers=args.decoder_layers, input_seconds=args.input_seconds, ctc_weight=args.ctc_weight,

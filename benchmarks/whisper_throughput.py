@@ -86,7 +86,8 @@ def reset_peak() -> None:
 
 
 def run_ours(data: Path, model: Path, out: Path, args) -> dict:
-    from modeling.whisper.train import WhisperTrainingArguments, train
+    from modeling.registry import WHISPER
+    from modeling.whisper.train import WhisperTrainingArguments
 
     reset_peak()
     a = WhisperTrainingArguments(
@@ -95,7 +96,7 @@ def run_ours(data: Path, model: Path, out: Path, args) -> dict:
         logging_steps=10**9, max_eval_samples=1, learning_rate=1e-5, warmup_steps=0,
         mixed_precision="bf16" if args.bf16 else "no", gradient_checkpointing=args.gradient_checkpointing,
         input_seconds=args.input_seconds, timestamp_fraction=0.0, progress=False)
-    summary = train(a)
+    summary = WHISPER.train(a)
     return {"samples_per_second": summary["train_samples_per_second"], "peak_memory_gib": peak_memory_gib(),
             "input_seconds": args.input_seconds}
 

@@ -146,16 +146,16 @@ def test_dataset_view_shows_the_export(small_export, tmp_path):
 
 def test_live_handler_streams_and_reports_an_unloadable_model(models, clip, tmp_path):
     cfg = _config(models, dataset=str(tmp_path / "none"), live_translation="mt", stream_seconds=60)
-    live = live.LiveHandlers(cfg, app.Models(cfg))
+    handlers = live.LiveHandlers(cfg, app.Models(cfg))
     audio, _ = sf.read(clip, dtype="float32")
     from dataset_builder.foundation.audio import StreamResampler
 
     mic = (StreamResampler(SR, 48000)(audio, final=True) * 30000).astype(np.int16)
     session, seen = None, []
     for i in range(0, len(mic), 24000):
-        session, transcript, translation, readout = live.stream((48000, mic[i:i + 24000]), session)
+        session, transcript, translation, readout = handlers.stream((48000, mic[i:i + 24000]), session)
         seen.append((transcript, readout))
-    session, transcript, translation, readout = live.stop(session)
+    session, transcript, translation, readout = handlers.stop(session)
     assert session.view.ended == "stopped" and session.view.segments
     assert 'class="lang-' in transcript and "tentative" not in transcript.split("</div>")[0]
     assert translation and "commits · latency median" in readout

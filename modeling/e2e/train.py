@@ -15,7 +15,7 @@ from ..data import SplitData
 from ..metrics import asr_scores, translation_scores
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
-from ..trainer import TrainingArguments, TrainingTask, run_training, script_main
+from ..trainer import TrainingArguments, TrainingTask, script_main
 from .collate import E2ECollator
 from .decode import E2ETranslator
 from .model import E2EOptions, MultitaskE2E, build_offline, build_pretrained, load
@@ -112,13 +112,5 @@ def evaluate_e2e(model, fe, tok, data: SplitData, batch_size: int) -> dict:
     return {**asr, **st, "score": round(asr["cer"] + (100 - st["chrf"]) / 100, 4)}
 
 
-def train(args: E2ETrainingArguments) -> dict:
-    return run_training(E2ETask(args))
-
-
-def main(argv=None) -> int:
-    return script_main(E2ETask, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python -m modeling.e2e.train … (also: vecs train e2e, scripts/train_e2e.py)
+    raise SystemExit(script_main(E2ETask))

@@ -11,7 +11,7 @@ from ..data import SplitData, teacher_forcing
 from ..metrics import translation_scores
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
-from ..trainer import TrainingArguments, TrainingTask, run_training, script_main
+from ..trainer import TrainingArguments, TrainingTask, script_main
 from .decode import Translator
 from .model import MTBatcher, build_offline, load
 
@@ -87,13 +87,5 @@ class MTTask(TrainingTask):
         self.tok.save_pretrained(folder)
 
 
-def train(args: MTTrainingArguments) -> dict:
-    return run_training(MTTask(args))
-
-
-def main(argv=None) -> int:
-    return script_main(MTTask, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python -m modeling.mt.train … (also: vecs train mt, scripts/train_mt.py)
+    raise SystemExit(script_main(MTTask))

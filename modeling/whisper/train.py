@@ -15,7 +15,7 @@ from ..data import SplitData
 from ..metrics import asr_scores
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
-from ..trainer import TrainingArguments, TrainingTask, run_training, script_main
+from ..trainer import TrainingArguments, TrainingTask, script_main
 from .collate import WhisperCollator
 from .decode import WhisperTranscriber
 from .model import WhisperWithCTC, build_offline, load, set_input_seconds
@@ -113,13 +113,5 @@ class WhisperTask(TrainingTask):
         self.processor.save_pretrained(folder)
 
 
-def train(args: WhisperTrainingArguments) -> dict:
-    return run_training(WhisperTask(args))
-
-
-def main(argv=None) -> int:
-    return script_main(WhisperTask, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python -m modeling.whisper.train … (also: vecs train whisper, scripts/train_whisper.py)
+    raise SystemExit(script_main(WhisperTask))

@@ -14,18 +14,6 @@ from .config import GPU, SpaceConfig
 from .models import Models
 
 
-LANG_COLORS = {"vi": "#c2410c", "en": "#1d4ed8"}
-CSS = """
-.lang-vi { color: #c2410c; } .lang-en { color: #1d4ed8; } .tentative { color: #6b7280; font-style: italic; }
-.vecs-live { font-size: 1.15em; line-height: 1.6; min-height: 4em; }
-.vecs-error { color: #b91c1c; font-weight: 600; }
-.diff-del { background: #fee2e2; text-decoration: line-through; } .diff-ins { background: #dcfce7; }
-.diff-sub { background: #fef9c3; }
-table.vecs { border-collapse: collapse; width: 100%; } table.vecs td.transcript, table.vecs td.translation { width: 32%; } table.vecs td, table.vecs th { border: 1px solid #e5e7eb;
-  padding: 4px 8px; vertical-align: top; text-align: left; }
-"""
-
-
 EMPTY_LIVE = '<div class="vecs-live" id="live-text"></div>'
 
 
