@@ -240,3 +240,12 @@ def small_export(tmp_path_factory) -> Path:
                     "--no-progress", env={"VECS_HOME": str(settings.home)})
     assert proc.returncode == 0, proc.stderr
     return root / "export"
+
+
+def synthetic_corpus(tmp_path_factory, name: str, **options) -> Path:
+    """A small synthetic corpus in a fresh temp folder (two channels, rendered on two processes)."""
+    from dataset_builder.synth import synthesize_corpus
+
+    out = tmp_path_factory.mktemp(name)
+    synthesize_corpus(out, channels=2, jobs=2, progress=False, **options)
+    return out

@@ -9,20 +9,18 @@ import pytest
 from sqlalchemy import func, select
 
 from annotation.client import AnnotationError, connect
+from conftest import synthetic_corpus
 from annotation.pull import pull
 from annotation.push import push
 from annotation.team import add_user, agreement
 from dataset_builder.guillotine import SegmentView, resolve
 from dataset_builder.ingest import ingest
 from dataset_builder.store import Chunk, ChunkStatus, Segment, Video, session_scope
-from dataset_builder.synth import synthesize_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ann-corpus")
-    synthesize_corpus(out, videos=2, minutes=5.2, seed=21, channels=2, jobs=2, progress=False)
-    return out
+    return synthetic_corpus(tmp_path_factory, "ann-corpus", videos=2, minutes=5.2, seed=21)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import datasets
 import pytest
 from sqlalchemy import select
 
-from conftest import run_vecs
+from conftest import run_vecs, synthetic_corpus
 from dataset_builder.ingest import ingest
 from dataset_builder.prelabel.captions import CaptionsEngine
 from dataset_builder.prelabel.runner import run_engine
@@ -23,9 +23,7 @@ COLUMNS = {"id", "audio", "transcript", "translation", "video_id", "channel", "s
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("export-corpus")
-    synthesize_corpus(out, videos=4, minutes=5.4, seed=33, channels=2, jobs=2, progress=False)
-    return out
+    return synthetic_corpus(tmp_path_factory, "export-corpus", videos=4, minutes=5.4, seed=33)
 
 
 @pytest.fixture

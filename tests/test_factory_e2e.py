@@ -8,17 +8,14 @@ import pytest
 import soundfile as sf
 from sqlalchemy import select
 
-from conftest import run_vecs
+from conftest import run_vecs, synthetic_corpus
 from dataset_builder.foundation.audio import load_audio
 from dataset_builder.store import Chunk, Video, session_scope
-from dataset_builder.synth import synthesize_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("corpus")
-    synthesize_corpus(out, videos=2, minutes=5.3, seed=11, channels=2, jobs=2, progress=False)
-    return out
+    return synthetic_corpus(tmp_path_factory, "corpus", videos=2, minutes=5.3, seed=11)
 
 
 def test_synth_ingest_prelabel_matches_truth(settings, corpus):
