@@ -48,3 +48,17 @@ class Heard:
     language: str = ""
     seconds: float = 0.0  # wall time of this clip's share of the batch
     audio_seconds: float = 0.0
+
+
+def trim_loops(ids: list[int], max_ngram: int = 8, max_repeats: int = 3) -> list[int]:
+    """:class:`LoopGuard`'s rule applied after the fact, for decoders that take no logits processor
+    (CTranslate2): the output is cut where an n-gram starts its ``max_repeats + 1``-th copy in a row."""
+    for end in range(1, len(ids) + 1):
+        seq = ids[:end]
+        for n in range(1, max_ngram + 1):
+            if len(seq) < n * (max_repeats + 1):
+                break
+            tail = seq[-n:]
+            if all(seq[-(k + 1) * n: len(seq) - k * n] == tail for k in range(1, max_repeats + 1)):
+                return ids[: end - n]
+    return ids

@@ -15,7 +15,7 @@ from dataset_builder.foundation.text import normalize_for_scoring
 
 
 def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: str = "test", out_dir: Path,
-                 batch_size: int = 8, limit: int | None = None, progress: bool = True) -> dict:
+                 batch_size: int = 8, limit: int | None = None, progress: bool = True, runtime=None) -> dict:
     """A speech model's transcripts (Whisper, or the E2E model's ``<2transcribe>`` output) against the split."""
     from dataset_builder.foundation.plots import length_scatter
 
@@ -24,7 +24,7 @@ def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: s
     family = family_of(model)
     if not family.speech:
         raise ValueError(f"--task asr needs a speech model; {model!r} is a {family.name} model")
-    runner = family.load(model)  # fails with one line before any audio is read
+    runner = family.load(model, runtime=runtime)  # fails with one line before any audio is read
     data = load_split(dataset, config, split, limit=limit)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,7 @@ def evaluate_asr(model: str, dataset: str, *, config: str = "verified", split: s
 
 def evaluate_st(dataset: str, *, e2e: str | None = None, asr_model: str | None = None, mt_model: str | None = None,
                 config: str = "verified", split: str = "test", out_dir: Path, batch_size: int = 8,
-                limit: int | None = None, progress: bool = True) -> dict:
+                limit: int | None = None, progress: bool = True, runtime=None) -> dict:
     """E2E and the cascade (both modes) on the same clips: BLEU/chrF with signatures, latency per clip."""
     from dataset_builder.foundation.plots import bars
 
@@ -71,9 +71,9 @@ def evaluate_st(dataset: str, *, e2e: str | None = None, asr_model: str | None =
 
     systems: dict[str, object] = {}
     if e2e:
-        systems["e2e"] = E2E.load(e2e)
+        systems["e2e"] = E2E.load(e2e, runtime=runtime)
     if asr_model and mt_model:
-        transcriber, translator = WHISPER.load(asr_model), MT.load(mt_model)
+        transcriber, translator = WHISPER.load(asr_model, runtime=runtime), MT.load(mt_model, runtime=runtime)
         systems["cascade (sentence)"] = Cascade(transcriber, translator, "sentence")
         systems["cascade (English spans)"] = Cascade(transcriber, translator, "spans")
     if not systems:

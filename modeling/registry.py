@@ -72,6 +72,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (WHISPER, E2E, MT)}
 def family_of(name_or_path: str) -> Family:
     """The family of a checkpoint (Hub id or folder), from its ``config.json``; one clear line otherwise."""
     local = Path(name_or_path) / "config.json"
+    if (Path(name_or_path) / "model.bin").exists():  # a CTranslate2 conversion: Whisper is the family it serves
+        return WHISPER
     try:
         if local.exists():
             model_type = json.loads(local.read_text()).get("model_type")

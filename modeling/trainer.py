@@ -94,6 +94,9 @@ class TrainingTask:
     def evaluate(self, net: torch.nn.Module, data: SplitData) -> dict:
         raise NotImplementedError
 
+    def finalize(self, folder: Path) -> None:
+        """Called once on ``best/`` before its card is drawn and it is pushed (e.g. to add an inference export)."""
+
     def save(self, net: torch.nn.Module, folder: Path) -> None:
         raise NotImplementedError
 
@@ -317,6 +320,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             (self.out / "train_results.json").write_text(json.dumps({**summary, "history": state.history}, indent=2))
             plot_curves(state.history, self.out, task.metric)
+            task.finalize(self.out / "best")
             task.render_card(self.out / "best", summary)
             if args.push_to_hub:
                 from .hub import push_model

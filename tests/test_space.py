@@ -4,6 +4,7 @@ Models are tiny untrained stand-ins saved as folders (``tiny_models.py``): the c
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -113,7 +114,7 @@ def test_compare_refuses_bad_input_with_one_line(models, clip, tmp_path):
     text.write_text("not audio at all")
     cases = [(None, "no audio: upload or record"), (str(tmp_path / "gone.wav"), "gone.wav: no such file"),
              (str(empty), "empty.wav: empty file"), (str(silent), "silence only"),
-             (str(text), "notes.wav: cannot be decoded"), (str(clip), "longer than the 5 s limit")]
+             (str(text), "notes.wav: not readable media"), (str(clip), "longer than the 5 s limit")]
     for path, reason in cases:
         with pytest.raises(app.gr.Error) as info:
             cmp.compare(path, "", "", ["VECS Whisper"])
@@ -164,6 +165,51 @@ def test_live_handler_streams_and_reports_an_unloadable_model(models, clip, tmp_
     broken = live.LiveHandlers(bad, app.Models(bad))
     state, message, *_ = broken.stream((48000, mic[:24000]), None)
     assert state is None and "cannot be loaded: no such folder" in message
+
+
+ABUSE = """
+import json, resource, sys
+import numpy as np
+from dataset_builder.foundation.audio import MediaError
+from modeling.streaming.live import LiveSession
+from modeling.streaming.transcribe import online_processor, read_clip
+
+session = LiveSession(online_processor(sys.argv[1], vad=False, padding=False))
+peak = int(open("/proc/self/status").read().split("VmPeak:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (peak + 256 * 2**20, resource.RLIM_INFINITY))
+seen = []
+for attempt in (lambda: session.push(100, np.zeros(48_000, np.int16)),       # a declared rate of 100 Hz
+                lambda: session.push(48_000, np.zeros(48_000 * 20, np.int16)),  # a 20 s chunk
+                lambda: read_clip(sys.argv[2], max_seconds=120)):              # 1 h of Opus in 2.6 MB
+    try:
+        attempt()
+        seen.append("accepted")
+    except MediaError as exc:
+        seen.append(str(exc))
+session.push(48_000, np.zeros(24_000, np.int16))  # an honest chunk still works under the limit
+seen.append(f"{session.view.seconds:.2f}")
+print(json.dumps(seen))
+"""
+
+
+def test_abuse_is_refused_before_it_costs_memory(models, tmp_path):
+    """Under RLIMIT_AS (256 MiB above what the models need), a microphone declaring 100 Hz, an oversized chunk and
+    an upload that decodes to an hour each get one line; before, the first allocated GBs in the resampler and the
+    last decoded all 230 MB of the hour before measuring it."""
+    short, long = tmp_path / "short.opus", tmp_path / "hour.opus"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=10:sample_rate=16000", "-ac", "1",
+                    "-c:a", "libopus", "-b:a", "6k", str(short)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "359", "-i", str(short), "-c", "copy", str(long)],
+                   check=True)
+    assert long.stat().st_size < 3_000_000
+    proc = subprocess.run([sys.executable, "-c", ABUSE, models["whisper"], str(long)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rate, chunk, upload, honest = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rate == "microphone chunk at 100 Hz: expected 8000–192000 Hz"
+    assert chunk == "microphone chunk of 20.0 s: longer than 10 s"
+    assert upload.endswith("hour.opus: 3600 s is longer than the 120 s limit")
+    assert honest == "0.50"
 
 
 # -- the real UI -----------------------------------------------------------------------------------------------

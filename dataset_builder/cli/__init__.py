@@ -19,7 +19,8 @@ app = typer.Typer(
 )
 for _name, _command in (("synth", factory.synth), ("ingest", factory.ingest), ("prelabel", factory.prelabel),
                         ("status", factory.status), ("export", factory.export_cmd), ("demo", demo.demo),
-                        ("transcribe", models.transcribe_cmd), ("evaluate", models.evaluate_cmd)):
+                        ("transcribe", models.transcribe_cmd), ("evaluate", models.evaluate_cmd),
+                        ("convert", models.convert_cmd)):
     app.command(_name)(_command)
 app.add_typer(argilla_app, name="argilla")
 app.add_typer(models.train_app, name="train")

@@ -40,10 +40,16 @@ def transcribe_cmd(
     translate: Optional[str] = typer.Option(None, "--translate", help="Streaming: translate each commit to "
                                             "Vietnamese with this MT or E2E model (repo id or folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of text."),
+    device: str = typer.Option("auto", "--device", help="auto (a GPU when there is one), cpu, cuda or cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16/fp16 on a GPU, fp32 on a CPU), float32, bfloat16, float16."),
+    backend: str = typer.Option("auto", "--backend", help="transformers or ct2 (CTranslate2: int8 on a CPU, fp16 on a "
+                                "GPU; needs a conversion, see vecs convert); auto: ct2 for a CTranslate2 folder."),
+    quantization: str = typer.Option("auto", "--quantization", help="ct2 compute type (auto, int8, float16, …)."),
 ) -> None:
     """Transcribe code-switched speech, offline or streaming (LocalAgreement-2, bilingual language tags)."""
     from dataset_builder.foundation.audio import MediaError
     from modeling.loading import ModelError
+    from modeling.runtime import Runtime
     from modeling.streaming.transcribe import read_clip, transcribe_offline, transcribe_stream
 
     pair = tuple(x.strip() for x in languages.split(",") if x.strip())
@@ -55,9 +61,11 @@ def transcribe_cmd(
                   highlight=False)
         raise typer.Exit(2)
     try:
+        runtime = Runtime(device, dtype, backend, quantization).check()
         samples = read_clip(str(audio))
         segments = (transcribe_stream(samples, model, chunk=chunk, languages=pair, realtime=realtime,
-                                      translate=translate) if stream else transcribe_offline(samples, model))
+                                      translate=translate, runtime=runtime) if stream
+                    else transcribe_offline(samples, model, runtime=runtime))
     except (MediaError, ModelError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)
@@ -84,11 +92,17 @@ def evaluate_cmd(
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N samples only."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    device: str = typer.Option("auto", "--device", help="auto (a GPU when there is one), cpu, cuda or cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16/fp16 on a GPU, fp32 on a CPU), float32, bfloat16, float16."),
+    backend: str = typer.Option("auto", "--backend", help="transformers or ct2 (CTranslate2: int8 on a CPU, fp16 on a "
+                                "GPU; needs a conversion, see vecs convert); auto: ct2 for a CTranslate2 folder."),
+    quantization: str = typer.Option("auto", "--quantization", help="ct2 compute type (auto, int8, float16, …)."),
 ) -> None:
     """Score models: WER/CER, English- and Vietnamese-word error rates, loops, latency (asr); BLEU/chrF of
     E2E and the cascade side by side (st); metrics.json and plots."""
     from modeling.data import DataError
     from modeling.loading import ModelError
+    from modeling.runtime import Runtime
 
     if task not in ("asr", "st"):
         err.print(f"[red]error:[/red] --task {task!r}: expected asr or st", highlight=False)
@@ -96,14 +110,16 @@ def evaluate_cmd(
     from modeling.evaluate import evaluate_asr, evaluate_st
 
     try:
+        runtime = Runtime(device, dtype, backend, quantization).check()
         if task == "asr":
             if not model:
                 raise ValueError("--task asr needs --model")
             m = evaluate_asr(model, dataset, config=config, split=split, out_dir=out_dir, batch_size=batch_size,
-                             limit=limit, progress=progress)
+                             limit=limit, progress=progress, runtime=runtime)
         else:
             m = evaluate_st(dataset, e2e=model, asr_model=asr_model, mt_model=mt_model, config=config, split=split,
-                            out_dir=out_dir, batch_size=batch_size, limit=limit, progress=progress)
+                            out_dir=out_dir, batch_size=batch_size, limit=limit, progress=progress,
+                            runtime=runtime)
     except (DataError, ModelError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2)
@@ -124,3 +140,28 @@ def evaluate_cmd(
     out.print(f"BLEU signature: {first['bleu_signature']}")
     out.print(f"chrF signature: {first['chrf_signature']}")
     out.print(f"wrote {out_dir / 'metrics.json'}, predictions.jsonl, st_scores.png")
+
+
+def convert_cmd(
+    model: str = typer.Argument(..., help="A Whisper checkpoint: repo id or local folder."),
+    to: str = typer.Option("ct2", "--to", help="Target format: ct2 (CTranslate2)."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the converted model."),
+    quantization: str = typer.Option("float16", "--quantization", help="Weights as stored: float16 (loads as int8 "
+                                     "on a CPU, float16 on a GPU), int8, int8_float16, float32 or none."),
+) -> None:
+    """Convert a Whisper checkpoint for the CTranslate2 backend (--backend ct2), with CTranslate2's own converter."""
+    from modeling.loading import ModelError
+    from modeling.registry import family_of
+    from modeling.whisper.ct2 import convert
+
+    if to != "ct2":
+        err.print(f"[red]error:[/red] --to {to!r}: expected ct2", highlight=False)
+        raise typer.Exit(2)
+    try:
+        if family_of(model).name != "whisper":
+            raise ModelError(f"model {model!r}: only Whisper models convert to CTranslate2 here")
+        folder = convert(model, out_dir, quantization=quantization)
+    except ModelError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    out.print(f"wrote {folder} (vecs transcribe AUDIO --model {folder}; the backend follows the folder)")

@@ -47,10 +47,11 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line[:limit]
 
 
-def probe(path: str | Path, name: str | None = None) -> ProbeInfo:
+def probe(path: str | Path, name: str | None = None, *, need_duration: bool = True) -> ProbeInfo:
     """Container facts from ffprobe; raises MediaError for anything without a decodable audio stream.
 
-    ``name`` is what error messages call the file (the user's source, not a scratch copy).
+    ``name`` is what error messages call the file (the user's source, not a scratch copy). A stream without a
+    duration (a live recording) is refused unless ``need_duration`` is false; its duration is then 0.
     """
     path = Path(path)
     name = name or str(path)
@@ -74,7 +75,9 @@ def probe(path: str | Path, name: str | None = None) -> ProbeInfo:
     stream = streams[0]
     duration = fmt.get("duration") or stream.get("duration")
     if duration in (None, "N/A"):
-        raise MediaError(f"{name}: container reports no duration")
+        if need_duration:
+            raise MediaError(f"{name}: container reports no duration")
+        duration = 0.0
     tags = {k.lower(): v for k, v in (fmt.get("tags") or {}).items()}
     return ProbeInfo(
         duration=float(duration),
@@ -230,6 +233,7 @@ class StreamResampler:
         if orig_rate <= 0:
             raise MediaError(f"sample rate {orig_rate}: not a positive rate")
         self.orig, self.rate = int(orig_rate), int(sample_rate)
+        self.block = 8192  # output samples computed at once: memory stays bounded whatever a chunk holds
         self.cutoff = min(1.0, self.rate / self.orig)  # of the input Nyquist: low-pass before going down
         self.half = int(np.ceil(half_width / self.cutoff))
         self.history = np.zeros(0, dtype=np.float64)
@@ -254,15 +258,17 @@ class StreamResampler:
             n_out = max(0, int(np.ceil(end_in * self.rate / self.orig)) - self.produced)
         else:
             n_out = max(0, int(np.floor((end_in - self.half) * self.rate / self.orig)) + 1 - self.produced)
-        times = (self.produced + np.arange(n_out)) * self.orig / self.rate  # in input samples, absolute
         taps = np.arange(-self.half, self.half + 1)
-        idx = np.floor(times).astype(np.int64)[:, None] + taps[None, :]
-        offset = times[:, None] - idx
-        weights = self.cutoff * np.sinc(self.cutoff * offset) * (0.5 + 0.5 * np.cos(np.pi * offset / (self.half + 1)))
         padded = np.concatenate([self.history, [0.0]])  # index -1 reads this zero: taps outside the input
-        local = idx - self.consumed
-        local[(local < 0) | (local >= len(self.history))] = -1
-        out = (padded[local] * weights).sum(axis=1).astype(np.float32)
+        out = np.empty(n_out, dtype=np.float32)
+        for b in range(0, n_out, self.block):
+            times = (self.produced + b + np.arange(min(self.block, n_out - b))) * self.orig / self.rate
+            idx = np.floor(times).astype(np.int64)[:, None] + taps[None, :]
+            offset = times[:, None] - idx
+            weights = self.cutoff * np.sinc(self.cutoff * offset) * (0.5 + 0.5 * np.cos(np.pi * offset / (self.half + 1)))
+            local = idx - self.consumed
+            local[(local < 0) | (local >= len(self.history))] = -1
+            out[b:b + len(times)] = (padded[local] * weights).sum(axis=1)
         self.produced += n_out
         keep_from = max(0, int(np.floor(self.produced * self.orig / self.rate)) - self.half - 1 - self.consumed)
         self.history = self.history[keep_from:]

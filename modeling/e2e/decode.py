@@ -33,7 +33,8 @@ class E2ETranslator:
         prompt = torch.tensor([prompt_ids(self.tok, task)] * len(arrays), device=self.device)
         cap = self.model.config.decoder.max_position_embeddings - 4
         ids = self.model.generate(
-            inputs.input_values.to(self.device), attention_mask=inputs.attention_mask.to(self.device),
+            inputs.input_values.to(self.device, next(self.model.parameters()).dtype),
+            attention_mask=inputs.attention_mask.to(self.device),
             decoder_input_ids=prompt, max_new_tokens=int(min(cap, math.ceil(max(durations) * self.tokens_per_second) + 8)),
             num_beams=1, do_sample=False, logits_processor=LogitsProcessorList([LoopGuard(prefix_length=3)]))
         texts = self.tok.batch_decode(ids[:, prompt.shape[1]:], skip_special_tokens=True)
@@ -49,9 +50,16 @@ class E2ETranslator:
                 for a, s in zip(asr, st)]
 
 
-def load_translator(name_or_path: str, *, languages=None, **kwargs) -> E2ETranslator:
-    """An :class:`E2ETranslator` on a saved E2E model; one clear line if it cannot be loaded. ``languages``
-    (the pair a speech system serves) changes nothing: it transcribes what it hears and translates to Vietnamese."""
+def load_translator(name_or_path: str, *, languages=None, runtime=None) -> E2ETranslator:
+    """An :class:`E2ETranslator` on a saved E2E model, on ``runtime``'s device and dtype; one clear line if it
+    cannot be loaded. ``languages`` (the pair a speech system serves) changes nothing: it transcribes what it
+    hears and translates to Vietnamese."""
+    from ..loading import ModelError
+    from ..runtime import Runtime
     from .model import load
 
-    return E2ETranslator(*load(name_or_path), **kwargs)
+    runtime = runtime or Runtime()
+    if runtime.backend == "ct2":
+        raise ModelError(f"--backend ct2: {name_or_path!r} is an E2E model; CTranslate2 serves Whisper models only")
+    model, fe, tok = load(name_or_path)
+    return E2ETranslator(runtime.place(model), fe, tok)

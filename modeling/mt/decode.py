@@ -59,7 +59,11 @@ class Translator:
         return [" ".join(next(translated) or s if is_en else s for is_en, s in runs) for runs in pieces]
 
 
-def load_translator(name_or_path: str, *, languages=None, **kwargs) -> Translator:
-    """A :class:`Translator` on a saved model (Hub id or folder); one clear line if it cannot be loaded.
-    ``languages`` (the pair the speech side serves) changes nothing: it always translates into Vietnamese."""
-    return Translator(*load(name_or_path), **kwargs)
+def load_translator(name_or_path: str, *, languages=None, runtime=None) -> Translator:
+    """A :class:`Translator` on a saved model (Hub id or folder), on ``runtime``'s device and dtype; one clear line
+    if it cannot be loaded. ``languages`` (the pair the speech side serves) changes nothing: it always translates
+    into Vietnamese. Text MT runs on transformers whatever the speech backend."""
+    from ..runtime import Runtime
+
+    model, tok = load(name_or_path)
+    return Translator((runtime or Runtime()).place(model), tok)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dataset_builder.foundation.audio import StreamResampler
+from dataset_builder.foundation.audio import MediaError, StreamResampler
 from dataset_builder.foundation.config import SAMPLE_RATE
 
 from .online import OnlineProcessor, StreamUpdate
@@ -27,6 +27,12 @@ class LiveView:
         return [s.commit.latency for s in self.segments]
 
 
+#: What a microphone may declare: telephone to studio rates. Anything else is refused before resampling (a
+#: declared rate of 100 Hz would make a 48,000-sample chunk 7.7 M output samples).
+RATES = (8_000, 192_000)
+MAX_CHUNK_SECONDS = 10.0  # Gradio sends ``stream_every`` seconds (0.5 by default)
+
+
 class LiveSession:
     def __init__(self, processor: OnlineProcessor, translation: TranslationStream | None = None, *,
                  max_seconds: float = 120.0) -> None:
@@ -38,6 +44,10 @@ class LiveSession:
         """One microphone chunk; past ``max_seconds`` the stream is finished and further chunks ignored."""
         if self.view.ended:
             return self.view
+        if not RATES[0] <= rate <= RATES[1]:
+            raise MediaError(f"microphone chunk at {rate} Hz: expected {RATES[0]}–{RATES[1]} Hz")
+        if len(chunk) > MAX_CHUNK_SECONDS * rate:
+            raise MediaError(f"microphone chunk of {len(chunk) / rate:.1f} s: longer than {MAX_CHUNK_SECONDS:.0f} s")
         if self.resampler is None or self.resampler.orig != rate:
             self.resampler = StreamResampler(rate)
         samples = self.resampler(chunk)

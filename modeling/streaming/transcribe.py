@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from dataset_builder.foundation.audio import SILENCE_PEAK, MediaError, load_audio
+from dataset_builder.foundation.audio import SILENCE_PEAK, MediaError, load_audio, probe
 from dataset_builder.foundation.config import SAMPLE_RATE
 
 MAX_SECONDS = 3600.0
@@ -24,8 +24,13 @@ class Segment:
 
 
 def read_clip(path: str, max_seconds: float = MAX_SECONDS) -> np.ndarray:
-    """The clip as 16 kHz mono, or a one-line reason it cannot be transcribed."""
-    samples = load_audio(path)
+    """The clip as 16 kHz mono, or a one-line reason it cannot be transcribed. Probed before it is decoded (what
+    is not audio, or lasts longer than the limit, is refused without decoding it: 25 MB of Opus can hold hours),
+    and decoded with a cap just past the limit, since a container can lie about its duration."""
+    info = probe(path, need_duration=False)
+    if info.duration > max_seconds + 0.5:
+        raise MediaError(f"{path}: {info.duration:.0f} s is longer than the {max_seconds:.0f} s limit")
+    samples = load_audio(path, end=max_seconds + 1.0)
     if len(samples) == 0:
         raise MediaError(f"{path}: no audio")
     if len(samples) / SAMPLE_RATE > max_seconds:
@@ -35,11 +40,10 @@ def read_clip(path: str, max_seconds: float = MAX_SECONDS) -> np.ndarray:
     return samples
 
 
-def transcribe_offline(samples: np.ndarray, model: str) -> list[Segment]:
-    from ..whisper.decode import WhisperTranscriber
-    from ..whisper.model import load
+def transcribe_offline(samples: np.ndarray, model: str, *, runtime=None) -> list[Segment]:
+    from ..whisper.decode import load_transcriber
 
-    out = WhisperTranscriber(*load(model)).transcribe([samples])[0]
+    out = load_transcriber(model, runtime=runtime).transcribe([samples])[0]
     return [Segment(out.text, out.language, 0.0, round(len(samples) / SAMPLE_RATE, 3))] if out.text else []
 
 
@@ -51,15 +55,31 @@ def silero_regions():
     return vad.speech_regions if vad else None
 
 
-def online_processor(model, *, languages=("vi", "en"), vad: bool = True, padding: bool = True, clock=None):
-    """The streaming stack on a Whisper model: bilingual backend, silero VAD, universal padding. ``model`` is a
-    repo id or folder, or an already loaded ``(model, processor)`` pair (the Space shares one across visitors)."""
-    from ..whisper.model import load
-    from .online import OnlineProcessor
-    from .padding import universal_padding
+def streaming_backend(model, *, runtime=None):
+    """The backend for ``model``: a repo id or folder (loaded for ``runtime``: transformers or CTranslate2), an
+    already loaded transcriber (the Space shares one across visitors), or a ``(model, processor)`` pair."""
+    from ..whisper.ct2 import CT2Transcriber
+    from ..whisper.decode import WhisperTranscriber, load_transcriber
+    from .ct2_backend import CT2Backend
     from .whisper_backend import WhisperBackend
 
-    backend = WhisperBackend(*(load(model) if isinstance(model, str) else model))
+    if isinstance(model, str):
+        model = load_transcriber(model, runtime=runtime)
+    if isinstance(model, CT2Transcriber):
+        return CT2Backend(model.whisper)
+    if isinstance(model, WhisperTranscriber):
+        return WhisperBackend(model.model, model.processor)
+    return WhisperBackend(*model)
+
+
+def online_processor(model, *, languages=("vi", "en"), vad: bool = True, padding: bool = True, clock=None,
+                     runtime=None):
+    """The streaming stack on a Whisper model (see :func:`streaming_backend`): bilingual backend, silero VAD,
+    universal padding."""
+    from .online import OnlineProcessor
+    from .padding import universal_padding
+
+    backend = streaming_backend(model, runtime=runtime)
     return OnlineProcessor(backend, languages=tuple(languages), trim_seconds=min(15.0, backend.window - 1.0),
                            vad=silero_regions() if vad else None, padding=universal_padding() if padding else None,
                            clock=clock)
@@ -67,13 +87,13 @@ def online_processor(model, *, languages=("vi", "en"), vad: bool = True, padding
 
 def transcribe_stream(samples: np.ndarray, model: str, *, chunk: float = 0.5, languages=("vi", "en"),
                       realtime: bool = False, vad: bool = True, padding: bool = True, translate: str | None = None,
-                      on_update=None, processor=None) -> list[Segment]:
+                      on_update=None, processor=None, runtime=None) -> list[Segment]:
     """Feeds ``samples`` chunk by chunk; with ``translate`` (an MT or E2E model) each commit is translated too."""
     from .translation import translation_stream
 
     start = time.perf_counter()
     translation = translation_stream(translate) if translate else None
-    proc = processor or online_processor(model, languages=languages, vad=vad, padding=padding,
+    proc = processor or online_processor(model, languages=languages, vad=vad, padding=padding, runtime=runtime,
                                          clock=(lambda: time.perf_counter() - start) if realtime else None)
     step = int(chunk * SAMPLE_RATE)
     segments: list[Segment] = []

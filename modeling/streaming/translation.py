@@ -81,15 +81,14 @@ class TranslationStream:
         return [TranslatedCommit(c, t, spent) for c, t in zip(commits, texts)]
 
 
-def translation_stream(model: str, *, mode: str = "spans") -> TranslationStream:
+def translation_stream(model: str, *, mode: str = "spans", runtime=None) -> TranslationStream:
     """A translation stream on a saved model: an E2E checkpoint translates from audio, anything else is text MT."""
     from ..e2e.model import is_e2e
 
     if is_e2e(model):
-        from ..e2e.decode import E2ETranslator
-        from ..e2e.model import load as load_e2e
+        from ..e2e.decode import load_translator as load_e2e
 
-        return TranslationStream(speech_translation(E2ETranslator(*load_e2e(model))))
-    from ..mt.model import Translator, load as load_mt
+        return TranslationStream(speech_translation(load_e2e(model, runtime=runtime)))
+    from ..mt.decode import load_translator as load_mt
 
-    return TranslationStream(text_translation(Translator(*load_mt(model)), mode))
+    return TranslationStream(text_translation(load_mt(model, runtime=runtime), mode))

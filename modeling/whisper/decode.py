@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,8 +101,27 @@ class WhisperTranscriber:
                 for t in self.transcribe(arrays)]
 
 
-def load_transcriber(name_or_path: str, **kwargs) -> WhisperTranscriber:
-    """A :class:`WhisperTranscriber` on a checkpoint (Hub id or folder); one clear line if it cannot be loaded."""
+def load_transcriber(name_or_path: str, *, languages: tuple[str, ...] = PAIR, runtime=None):
+    """A transcriber on a checkpoint (Hub id or folder) for ``runtime`` (device, dtype, backend): transformers'
+    :class:`WhisperTranscriber`, or CTranslate2's when the backend is ``ct2`` (or ``auto`` and the folder is a
+    CTranslate2 model). One clear line if it cannot be loaded."""
+    from ..loading import ModelError
+    from ..runtime import Runtime, ct2_compute_type
+    from .ct2 import CT2Transcriber, CT2Whisper, ct2_folder, hub_ct2_folder
     from .model import load
 
-    return WhisperTranscriber(*load(name_or_path), **kwargs)
+    runtime = runtime or Runtime()
+    folder = None
+    if runtime.backend == "ct2":
+        folder = ct2_folder(name_or_path) or hub_ct2_folder(name_or_path)
+        if folder is None:
+            raise ModelError(f"--backend ct2: {name_or_path!r} has no CTranslate2 conversion (a folder with model.bin "
+                             f"or a ct2/ folder); make one with: vecs convert {name_or_path} --to ct2 --out DIR")
+    elif runtime.backend == "auto" and (Path(name_or_path) / "model.bin").exists():
+        folder = Path(name_or_path)
+    if folder is not None:
+        device = runtime.torch_device()
+        return CT2Transcriber(CT2Whisper(folder, device=device, compute_type=ct2_compute_type(runtime.quantization, device)),
+                              languages=languages)
+    model, processor = load(name_or_path)
+    return WhisperTranscriber(runtime.place(model), processor, languages=languages)

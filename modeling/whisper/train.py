@@ -32,6 +32,8 @@ class WhisperTrainingArguments(TrainingArguments):
     ctc_weight: float = field(default=0.0, metadata={"help": "Weight of the encoder CTC loss (0.3 works well)."})
     input_seconds: float = field(default=30.0, metadata={"help": "Encoder input length; shorter for short segments."})
     timestamp_fraction: float = field(default=0.2, metadata={"help": "Share of samples with timestamp targets."})
+    ct2_quantization: str = field(default="float16", metadata={
+        "help": "best/ct2/: the model for the CTranslate2 backend, pushed with it (none: skip the conversion)."})
     scratch_d_model: int = 256
     scratch_encoder_layers: int = 4
     scratch_decoder_layers: int = 2
@@ -107,6 +109,12 @@ class WhisperTask(TrainingTask):
             hyps += [o.text for o in outs]
         model.train(was_training)
         return asr_scores(refs, hyps)
+
+    def finalize(self, folder: Path) -> None:
+        if self.args.ct2_quantization != "none":
+            from .ct2 import convert
+
+            convert(str(folder), folder / "ct2", quantization=self.args.ct2_quantization)
 
     def save(self, net: WhisperWithCTC, folder: Path) -> None:
         net.whisper.save_pretrained(folder)

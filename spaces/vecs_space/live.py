@@ -62,7 +62,7 @@ class LiveHandlers:
 
         cfg = self.config
         asr = self.models.load("whisper", cfg.whisper)
-        proc = online_processor((asr.model, asr.processor), languages=cfg.pair)
+        proc = online_processor(asr, languages=cfg.pair)
         translation = None
         if cfg.live_translation == "mt":
             translation = TranslationStream(text_translation(self.models.load("mt", cfg.mt)))
