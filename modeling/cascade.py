@@ -19,6 +19,11 @@ class Cascade:
             raise ValueError(f"cascade mode {mode!r}: expected one of {', '.join(MODES)}")
         self.asr, self.mt, self.mode = transcriber, translator, mode
 
+    def to(self, device, dtype=None) -> "Cascade":
+        self.asr.to(device, dtype)
+        self.mt.to(device, dtype)
+        return self
+
     def hear(self, arrays: list[np.ndarray], *, translate: bool = True) -> list[Heard]:
         t0 = time.perf_counter()
         heard = self.asr.transcribe(arrays)

@@ -39,6 +39,20 @@ class Transcription:
     audio_seconds: float
 
 
+class OnDevice:
+    """A runner around a torch ``model`` that can move: the Space puts it on a GPU for one request and back."""
+
+    model: torch.nn.Module
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device, dtype: torch.dtype | None = None):
+        self.model.to(device=device, dtype=dtype)
+        return self
+
+
 @dataclass
 class Heard:
     """What a speech system made of one clip, whatever the family: the Space and ``vecs evaluate`` read this."""

@@ -20,7 +20,7 @@ fi
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python >= 3.11 required"; exit 1; }
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[dev]"
+"$VENV/bin/python" -m pip install -q -e ".[all,dev]"
 
 # The Argilla server (vecs argilla serve, the annotation tests) lives in its own venv: argilla-server 2.8.0
 # pins fastapi 0.115, pydantic 2.9, httpx 0.27, typer < 0.10, which the main venv cannot share. Its CLI

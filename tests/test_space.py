@@ -105,6 +105,31 @@ def test_compare_scores_each_system_and_reports_what_cannot_load(models, clip, t
     assert "—" not in rows[3].split("</td>")[2]
 
 
+def test_runners_move_between_devices_and_precisions_per_request(models, clip):
+    """What a GPU Space does per request — models to the device and precision, then back to float32 on the CPU —
+    run on this CPU with bfloat16; the system still hears the clip in between."""
+    import torch
+
+    from modeling.registry import system
+
+    cfg = _config(models, device="cpu")
+    shared = app.Models(cfg)
+    assert shared.device == "cpu" and cfg.runtime().check()
+    cascade = shared.system(system("cascade"))
+    audio, _ = sf.read(clip, dtype="float32")
+    with shared.placed(cascade) as placed:  # on a CPU Space: nothing moves
+        assert placed == (cascade,) and cascade.asr.device.type == "cpu"
+    cascade.to("cpu", torch.bfloat16)
+    assert next(cascade.asr.model.parameters()).dtype == torch.bfloat16
+    assert next(cascade.mt.model.parameters()).dtype == torch.bfloat16
+    heard = cascade.hear([audio])[0]
+    assert heard.transcript and heard.audio_seconds > 10
+    cascade.to("cpu", torch.float32)
+    assert next(cascade.asr.model.parameters()).dtype == torch.float32
+    with pytest.raises(SystemExit, match="VECS_DEVICE / VECS_DTYPE / VECS_BACKEND: --device cuda: no CUDA GPU"):
+        app.SpaceConfig.from_env({"VECS_DEVICE": "cuda"})
+
+
 def test_compare_refuses_bad_input_with_one_line(models, clip, tmp_path):
     cfg = _config(models, dataset=str(tmp_path / "none"), max_clip_seconds=5.0)
     cmp = compare.CompareHandlers(cfg, app.Models(cfg))

@@ -11,16 +11,16 @@ from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..decoding import Heard, LoopGuard, Transcription
+from ..decoding import Heard, LoopGuard, OnDevice, Transcription
 from .model import prompt_ids
 
 
-class E2ETranslator:
+class E2ETranslator(OnDevice):
     def __init__(self, model, feature_extractor, tokenizer, *, tokens_per_second: float | None = None,
                  device: str | None = None) -> None:
         self.model, self.fe, self.tok = model.eval(), feature_extractor, tokenizer
-        self.device = device or next(model.parameters()).device
-        self.model.to(self.device)
+        if device is not None:
+            self.model.to(device)
         self.tokens_per_second = tokens_per_second or getattr(model.generation_config, "vecs_tokens_per_second",
                                                               None) or 12.0
 

@@ -9,17 +9,17 @@ from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.text import clean_text, token_language, words
 
-from ..decoding import LoopGuard
+from ..decoding import LoopGuard, OnDevice
 from .model import MTBatcher, load
 
 
-class Translator:
+class Translator(OnDevice):
     """Code-switched transcript → Vietnamese, the whole sentence or only its English spans in place."""
 
     def __init__(self, model, tokenizer, *, device: str | None = None, tokens_per_word: float = 3.0) -> None:
         self.model, self.tok = model.eval(), tokenizer
-        self.device = device or next(model.parameters()).device
-        self.model.to(self.device)
+        if device is not None:
+            self.model.to(device)
         self.batcher = MTBatcher(tokenizer)
         self.tokens_per_word = tokens_per_word
 

@@ -35,8 +35,10 @@ MAX_CHUNK_SECONDS = 10.0  # Gradio sends ``stream_every`` seconds (0.5 by defaul
 
 class LiveSession:
     def __init__(self, processor: OnlineProcessor, translation: TranslationStream | None = None, *,
-                 max_seconds: float = 120.0) -> None:
+                 max_seconds: float = 120.0, runners: tuple = ()) -> None:
+        """``runners``: the shared models this session decodes with (a Space moves them to its GPU per chunk)."""
         self.proc, self.translation, self.max_seconds = processor, translation, max_seconds
+        self.runners = runners
         self.resampler: StreamResampler | None = None
         self.view = LiveView(language=processor.tracker.current)
 

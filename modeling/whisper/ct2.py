@@ -251,6 +251,10 @@ class CT2Transcriber:
         return [Transcription(" ".join(t for t in texts[i] if t), first_lang.get(i, self.languages[0]), each,
                               len(a) / SAMPLE_RATE) for i, a in enumerate(arrays)]
 
+    def to(self, device, dtype=None) -> "CT2Transcriber":
+        """CTranslate2 keeps the device it was loaded on (load it where it runs: ``--device``)."""
+        return self
+
     def hear(self, arrays: list[np.ndarray], *, translate: bool = True) -> list[Heard]:
         return [Heard(t.text, language=t.language, seconds=t.seconds, audio_seconds=t.audio_seconds)
                 for t in self.transcribe(arrays)]

@@ -19,13 +19,13 @@ from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..decoding import Heard, LoopGuard, Transcription
+from ..decoding import Heard, LoopGuard, OnDevice, Transcription
 from .model import input_seconds
 
 PAIR = ("vi", "en")
 
 
-class WhisperTranscriber:
+class WhisperTranscriber(OnDevice):
     """Transcribe clips with a Whisper model: language from the pair, bounded, loop-guarded."""
 
     def __init__(self, model, processor, *, languages: tuple[str, ...] = PAIR, tokens_per_second: float | None = None,
@@ -33,8 +33,8 @@ class WhisperTranscriber:
         # generate() warns on every call that max_new_tokens overrides the config's max_length: it is meant to
         logging.getLogger("transformers.generation.utils").setLevel(logging.ERROR)
         self.model, self.processor = model.eval(), processor
-        self.device = device or next(model.parameters()).device
-        self.model.to(self.device)
+        if device is not None:
+            self.model.to(device)
         self.languages = languages
         self.tok = processor.tokenizer
         gc = model.generation_config

@@ -78,9 +78,10 @@ class CompareHandlers:
         result = SystemResult(spec.label, " + ".join(self.models.slot(slot) for slot, _ in spec.slots))
         try:
             runner = self.models.system(spec)
-            t0 = time.perf_counter()
-            heard = runner.hear([audio])[0]
-            result.seconds = time.perf_counter() - t0
+            with self.models.placed(runner):
+                t0 = time.perf_counter()
+                heard = runner.hear([audio])[0]
+                result.seconds = time.perf_counter() - t0
             result.transcript, result.translation = heard.transcript, heard.translation
         except ModelError as exc:
             result.error = str(exc)

@@ -21,9 +21,6 @@ def _zero_gpu():
 GPU = _zero_gpu()
 
 
-GPU = _zero_gpu()
-
-
 PRELOAD = ("all", "live", "none")
 
 
@@ -47,6 +44,9 @@ class SpaceConfig:
     queue_size: int = field(default=32, metadata={"env": "VECS_QUEUE_SIZE"})
     examples: int = field(default=50, metadata={"env": "VECS_EXAMPLES"})
     preload: str = field(default="all", metadata={"env": "VECS_PRELOAD"})  # all | live | none
+    device: str = field(default="auto", metadata={"env": "VECS_DEVICE"})  # where requests run: auto | cpu | cuda
+    dtype: str = field(default="auto", metadata={"env": "VECS_DTYPE"})
+    backend: str = field(default="auto", metadata={"env": "VECS_BACKEND"})  # auto | transformers | ct2 (Whisper)
 
     @classmethod
     def from_env(cls, env=os.environ) -> "SpaceConfig":
@@ -61,7 +61,17 @@ class SpaceConfig:
                 raise SystemExit(f"{f.metadata['env']}={raw!r}: expected a {type(f.default).__name__}") from None
         if values.get("preload", "all") not in PRELOAD:
             raise SystemExit(f"VECS_PRELOAD={values['preload']!r}: expected one of {', '.join(PRELOAD)}")
-        return cls(**values)
+        config = cls(**values)
+        try:
+            config.runtime().check()
+        except ValueError as exc:  # a GPU asked for where there is none, an unknown dtype or backend
+            raise SystemExit(f"VECS_DEVICE / VECS_DTYPE / VECS_BACKEND: {exc}") from None
+        return config
+
+    def runtime(self):
+        from modeling.runtime import Runtime
+
+        return Runtime(self.device, self.dtype, self.backend)
 
     @property
     def pair(self) -> tuple[str, ...]:

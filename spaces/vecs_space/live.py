@@ -63,12 +63,14 @@ class LiveHandlers:
         cfg = self.config
         asr = self.models.load("whisper", cfg.whisper)
         proc = online_processor(asr, languages=cfg.pair)
-        translation = None
+        translation, runners = None, [asr]
         if cfg.live_translation == "mt":
-            translation = TranslationStream(text_translation(self.models.load("mt", cfg.mt)))
+            runners.append(self.models.load("mt", cfg.mt))
+            translation = TranslationStream(text_translation(runners[-1]))
         elif cfg.live_translation == "e2e":
-            translation = TranslationStream(speech_translation(self.models.load("e2e", cfg.e2e)))
-        return LiveSession(proc, translation, max_seconds=self.config.stream_seconds)
+            runners.append(self.models.load("e2e", cfg.e2e))
+            translation = TranslationStream(speech_translation(runners[-1]))
+        return LiveSession(proc, translation, max_seconds=self.config.stream_seconds, runners=tuple(runners))
 
     def start(self):
         return None, EMPTY_LIVE, "", "listening…"
@@ -81,7 +83,8 @@ class LiveHandlers:
             if session is None:
                 session = self.new_session()
             rate, samples = chunk
-            view = session.push(int(rate), np.asarray(samples))
+            with self.models.placed(*session.runners):
+                view = session.push(int(rate), np.asarray(samples))
         except (ModelError, MediaError) as exc:
             return None, error_html(str(exc)), "", ""
         return (session, *render_live(view))
