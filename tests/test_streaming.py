@@ -216,7 +216,7 @@ def test_transcribe_cli_streams_and_refuses_bad_input(tmp_path):
     sf.write(silent, np.zeros(SR, dtype=np.float32), SR)
     text = tmp_path / "notes.wav"
     text.write_text("not audio at all")
-    for path, reason in ((silent, "silence only"), (text, "cannot be decoded"), (tmp_path / "none.wav", "no such file")):
+    for path, reason in ((silent, "silence only"), (text, "not readable media"), (tmp_path / "none.wav", "no such file")):
         bad = run_vecs("transcribe", str(path), "--model", str(tmp_path / "m"))
         assert bad.returncode == 2 and reason in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
     nomodel = run_vecs("transcribe", str(speech), "--model", str(tmp_path / "nope"))
