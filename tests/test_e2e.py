@@ -24,8 +24,8 @@ TINY = ["--encoder_name_or_path", "scratch", "--scratch_vocab_size", "300", "--p
 def _batch(seed: int = 0):
     model, fe, tok = build_offline(TEXTS, vocab_size=300)
     rng = np.random.default_rng(seed)
-    pairs = [(Sample("a", b"", TEXTS[0], TEXTS[1], 1.0), rng.standard_normal(16000).astype(np.float32) * 0.1),
-             (Sample("b", b"", TEXTS[2], TEXTS[3], 0.7), rng.standard_normal(11200).astype(np.float32) * 0.1)]
+    pairs = [(Sample("a", TEXTS[0], TEXTS[1], 1.0, lambda: b""), rng.standard_normal(16000).astype(np.float32) * 0.1),
+             (Sample("b", TEXTS[2], TEXTS[3], 0.7, lambda: b""), rng.standard_normal(11200).astype(np.float32) * 0.1)]
     return model, tok, E2ECollator(fe, tok)(pairs)
 
 

@@ -43,8 +43,8 @@ def test_labels_pick_the_language_and_never_translate():
                                  decoder_layers=1)
     tok = processor.tokenizer
     col = WhisperCollator(processor, timestamp_fraction=0.0)
-    vi = Sample("a", b"", "mình có một meeting rất quan trọng", "", 2.0)
-    en = Sample("b", b"", "let's schedule a call tomorrow", "", 2.0)
+    vi = Sample("a", "mình có một meeting rất quan trọng", "", 2.0, lambda: b"")
+    en = Sample("b", "let's schedule a call tomorrow", "", 2.0, lambda: b"")
     batch = col([(vi, torch.zeros(32000).numpy()), (en, torch.zeros(16000).numpy())])
     dec = batch["decoder_input_ids"]
     assert tok.convert_ids_to_tokens(dec[0, :4].tolist()) == ["<|startoftranscript|>", "<|vi|>", "<|transcribe|>",

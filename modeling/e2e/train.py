@@ -15,7 +15,7 @@ from ..data import SplitData
 from ..metrics import asr_scores, translation_scores
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
-from ..trainer import TrainingArguments, TrainingTask, script_main
+from ..trainer import TrainingArguments, TrainingTask, inner_state_dict, script_main
 from .collate import E2ECollator
 from .decode import E2ETranslator
 from .model import E2EOptions, MultitaskE2E, build_offline, build_pretrained, load
@@ -86,30 +86,28 @@ class E2ETask(TrainingTask):
             for p in self._held:
                 p.grad = None
 
-    def evaluate(self, net: MultitaskE2E, data: SplitData) -> dict:
-        return evaluate_e2e(net.model, self.fe, self.tok, data, self.args.per_device_eval_batch_size)
+    def predict(self, net: MultitaskE2E, data: SplitData) -> list[dict]:
+        was_training = net.model.training
+        runner = E2ETranslator(net.model, self.fe, self.tok)
+        rows = []
+        size = self.args.per_device_eval_batch_size
+        for i in range(0, len(data.samples), size):
+            chunk = data.samples[i:i + size]
+            for s, heard in zip(chunk, runner.hear([s.samples() for s in chunk])):
+                rows.append({"ref": s.transcript, "hyp": heard.transcript, "ref_st": s.translation,
+                             "hyp_st": heard.translation})
+        net.model.train(was_training)
+        return rows
 
-    def save(self, net: MultitaskE2E, folder: Path) -> None:
-        net.model.save_pretrained(folder)
+    def score(self, rows: list[dict]) -> dict:
+        asr = asr_scores([r["ref"] for r in rows], [r["hyp"] for r in rows])
+        st = translation_scores([r["ref_st"] for r in rows], [r["hyp_st"] for r in rows])
+        return {**asr, **st, "score": round(asr["cer"] + (100 - st["chrf"]) / 100, 4)}
+
+    def save(self, net: MultitaskE2E, folder: Path, state_dict: dict | None = None) -> None:
+        net.model.save_pretrained(folder, state_dict=inner_state_dict(state_dict, "model."))
         self.fe.save_pretrained(folder)
         self.tok.save_pretrained(folder)
-
-
-def evaluate_e2e(model, fe, tok, data: SplitData, batch_size: int) -> dict:
-    was_training = model.training
-    runner = E2ETranslator(model, fe, tok)
-    refs, hyps, trefs, thyps = [], [], [], []
-    for i in range(0, len(data.samples), batch_size):
-        chunk = data.samples[i:i + batch_size]
-        arrays = [s.samples() for s in chunk]
-        refs += [s.transcript for s in chunk]
-        hyps += [o.text for o in runner.run(arrays, "asr")]
-        trefs += [s.translation for s in chunk]
-        thyps += [o.text for o in runner.run(arrays, "st")]
-    model.train(was_training)
-    asr = asr_scores(refs, hyps)
-    st = translation_scores(trefs, thyps)
-    return {**asr, **st, "score": round(asr["cer"] + (100 - st["chrf"]) / 100, 4)}
 
 
 if __name__ == "__main__":  # python -m modeling.e2e.train … (also: vecs train e2e, scripts/train_e2e.py)

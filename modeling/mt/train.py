@@ -11,7 +11,7 @@ from ..data import SplitData, teacher_forcing
 from ..metrics import translation_scores
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
-from ..trainer import TrainingArguments, TrainingTask, script_main
+from ..trainer import TrainingArguments, TrainingTask, inner_state_dict, script_main
 from .decode import Translator
 from .model import MTBatcher, build_offline, load
 
@@ -71,19 +71,23 @@ class MTTask(TrainingTask):
         dec, labels, _ = teacher_forcing(rows, self.tok.pad_token_id, given=1)  # the target code is the prompt
         return {**batch, "decoder_input_ids": dec, "labels": labels}
 
-    def evaluate(self, net: MTModule, data: SplitData) -> dict:
+    def predict(self, net: MTModule, data: SplitData) -> list[dict]:
         was_training = net.model.training
         tr = Translator(net.model, self.tok)
-        hyps = []
+        rows = []
         size = self.args.per_device_eval_batch_size
         for i in range(0, len(data.samples), size):
-            hyps += tr.translate([s.transcript for s in data.samples[i:i + size]])
+            chunk = data.samples[i:i + size]
+            rows += [{"ref": s.translation, "hyp": h} for s, h in zip(chunk, tr.translate([s.transcript for s in chunk]))]
         net.model.train(was_training)
-        scores = translation_scores([s.translation for s in data.samples], hyps)
+        return rows
+
+    def score(self, rows: list[dict]) -> dict:
+        scores = translation_scores([r["ref"] for r in rows], [r["hyp"] for r in rows])
         return {**scores, "chrf_error": round(100 - scores["chrf"], 3)}
 
-    def save(self, net: MTModule, folder: Path) -> None:
-        net.model.save_pretrained(folder)
+    def save(self, net: MTModule, folder: Path, state_dict: dict | None = None) -> None:
+        net.model.save_pretrained(folder, state_dict=inner_state_dict(state_dict, "model."))
         self.tok.save_pretrained(folder)
 
 

@@ -15,7 +15,7 @@ from ..data import SplitData
 from ..metrics import asr_scores
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
-from ..trainer import TrainingArguments, TrainingTask, script_main
+from ..trainer import TrainingArguments, TrainingTask, inner_state_dict, script_main
 from .collate import WhisperCollator
 from .decode import WhisperTranscriber
 from .model import WhisperWithCTC, build_offline, load, set_input_seconds
@@ -96,19 +96,21 @@ class WhisperTask(TrainingTask):
     def collate(self, pairs: list) -> dict:
         return self.collator(pairs)
 
-    def evaluate(self, net: WhisperWithCTC, data: SplitData) -> dict:
+    def predict(self, net: WhisperWithCTC, data: SplitData) -> list[dict]:
         model = net.whisper
         was_training = model.training
         transcriber = WhisperTranscriber(model, self.processor)
-        refs, hyps = [], []
+        rows = []
         size = self.args.per_device_eval_batch_size
         for i in range(0, len(data.samples), size):
             chunk = data.samples[i:i + size]
             outs = transcriber.transcribe([s.samples() for s in chunk])
-            refs += [s.transcript for s in chunk]
-            hyps += [o.text for o in outs]
+            rows += [{"ref": s.transcript, "hyp": o.text} for s, o in zip(chunk, outs)]
         model.train(was_training)
-        return asr_scores(refs, hyps)
+        return rows
+
+    def score(self, rows: list[dict]) -> dict:
+        return asr_scores([r["ref"] for r in rows], [r["hyp"] for r in rows])
 
     def finalize(self, folder: Path) -> None:
         if self.args.ct2_quantization != "none":
@@ -116,8 +118,8 @@ class WhisperTask(TrainingTask):
 
             convert(str(folder), folder / "ct2", quantization=self.args.ct2_quantization)
 
-    def save(self, net: WhisperWithCTC, folder: Path) -> None:
-        net.whisper.save_pretrained(folder)
+    def save(self, net: WhisperWithCTC, folder: Path, state_dict: dict | None = None) -> None:
+        net.whisper.save_pretrained(folder, state_dict=inner_state_dict(state_dict, "whisper."))
         self.processor.save_pretrained(folder)
 
 
