@@ -38,10 +38,15 @@ def hub_repo_id(args) -> str:
     return args.hub_model_id or Path(args.output_dir).name
 
 
-def _dataset_link(dataset: str) -> tuple[str, str | None]:
-    if Path(dataset).exists():
-        return f"a local VECS export (`{Path(dataset).name}`)", None
-    return f"[{dataset}](https://huggingface.co/datasets/{dataset})", dataset
+LOCAL_DATASET = "local"  # the model-index's dataset type when the data never was on the Hub
+
+
+def _dataset_link(args) -> tuple[str, str | None]:
+    """How the card names the training data, and its Hub id (a local copy of a Hub dataset names the original)."""
+    hub_id = getattr(args, "dataset_hub_id", None) or (None if Path(args.dataset).exists() else args.dataset)
+    if hub_id:
+        return f"[{hub_id}](https://huggingface.co/datasets/{hub_id})", hub_id
+    return f"a local VECS export (`{Path(args.dataset).name}`, not on the Hub)", None
 
 
 def render_card(spec: CardSpec, folder: Path, *, args, summary: dict, metrics: dict | None = None,
@@ -53,12 +58,13 @@ def render_card(spec: CardSpec, folder: Path, *, args, summary: dict, metrics: d
         saved = folder / "eval_results.json"
         metrics = json.loads(saved.read_text()) if saved.exists() else {}
     split = split or args.eval_split
-    link, dataset_id = _dataset_link(args.dataset)
+    link, dataset_id = _dataset_link(args)
     repo_id = hub_repo_id(args)
     base_model = spec.base_model(args)
     shown = {k: v for k, v in metrics.items() if k in METRIC_NAMES and v is not None}
     results = [EvalResult(task_type="translation" if k in TRANSLATION_METRICS else "automatic-speech-recognition",
-                          dataset_type=dataset_id or "vecs-local", dataset_name="VECS code-switched speech",
+                          dataset_type=dataset_id or LOCAL_DATASET,
+                          dataset_name="VECS code-switched speech" + ("" if dataset_id else " (a local export)"),
                           dataset_config=args.dataset_config, dataset_split=split, metric_type=k,
                           metric_name=METRIC_NAMES[k], metric_value=float(v)) for k, v in shown.items()]
     data = ModelCardData(language=["vi", "en"], license="apache-2.0", library_name="transformers",

@@ -40,6 +40,8 @@ from .data import (DataError, Decoded, RankBatches, SplitData, StreamBatches, co
 class TrainingArguments:
     output_dir: str = field(metadata={"help": "Where checkpoints, best/ and the logs go."})
     dataset: str = field(metadata={"help": "Hub dataset repo id or a local `vecs export` folder."})
+    dataset_hub_id: Optional[str] = field(default=None, metadata={
+        "help": "The Hub id of the dataset when --dataset is a local copy of it (named in the model card)."})
     dataset_config: str = "verified"
     train_split: str = "train"
     eval_split: str = "validation"
@@ -369,7 +371,9 @@ class Trainer:
         if acc.sync_gradients and not acc.optimizer_step_was_skipped:
             self.scheduler.step()
         self.samples_seen += n
-        self.running.append(float(loss.detach()))  # waits for the device, so the time below is the step's real time
+        # the mean over ranks (one scalar all-reduced), so the logged curve is the run's, not rank 0's; reading it
+        # waits for the device, so the time below is the step's real time
+        self.running.append(float(acc.reduce(loss.detach(), "mean")) if acc.num_processes > 1 else float(loss.detach()))
         self.train_seconds += time.perf_counter() - t_batch
         return acc.sync_gradients
 
@@ -459,7 +463,10 @@ class Trainer:
 
     def finish(self, elapsed: float) -> dict:
         """The summary (also ``train_results.json``), curves, card and push."""
-        args, state, task = self.args, self.state, self.task
+        from accelerate.utils import gather_object
+
+        args, state, task, acc = self.args, self.state, self.task, self.accelerator
+        steps = gather_object([state.step]) if acc.num_processes > 1 else [state.step]
         skipped = dict(getattr(self.train_data, "skipped", {}) or {})
         if self.skipped:
             skipped["undecodable_audio_replaced"] = self.skipped
@@ -467,7 +474,8 @@ class Trainer:
                    "train_samples": None if self.streaming else len(self.train_data.samples),
                    "train_hours": None if self.streaming else round(self.train_data.hours, 4),
                    "skipped": skipped, "eval_skipped": dict(self.eval_data.skipped),
-                   "processes": self.accelerator.num_processes, "per_device_train_batch_size": self.per_device,
+                   "processes": acc.num_processes, "steps_per_rank": steps,
+                   "per_device_train_batch_size": self.per_device,
                    "train_seconds_this_run": round(elapsed, 1),
                    "train_samples_per_second": round(self.samples_seen / self.train_seconds, 3)
                    if self.train_seconds else None,
