@@ -1,23 +1,50 @@
 #!/usr/bin/env bash
-# Idempotent set-up on Debian/Ubuntu (root or sudo): system packages, then .venv with the project.
+# Idempotent set-up on Debian/Ubuntu: system packages (as root or with sudo), then .venv with the project.
+# VECS_SETUP_BROWSER=0 skips Chromium (only the browser tests use it; make demo does not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-APT_PACKAGES=(ffmpeg espeak-ng sox libsndfile1 postgresql redis-server chromium)
+# First what cannot be fixed here: the Python.
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "setup: $PYTHON not found: install Python >= 3.11 (or set PYTHON=/path/to/python3.11)"; exit 1
+fi
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "setup: Python >= 3.11 required, $PYTHON is $("$PYTHON" -V 2>&1) (set PYTHON=/path/to/python3.11)"; exit 1; }
+
+APT_PACKAGES=(ffmpeg espeak-ng sox libsndfile1 postgresql redis-server)
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || APT_PACKAGES+=(python3-venv)  # Debian's Python splits it out
+. /etc/os-release 2>/dev/null || true
+if [ "${VECS_SETUP_BROWSER:-1}" != "0" ]; then
+  if [ "${ID:-}" = "ubuntu" ]; then
+    # Ubuntu's chromium package installs a snap, which containers and CI runners lack: the browser tests skip.
+    command -v chromium >/dev/null 2>&1 || echo "setup: Ubuntu: not installing chromium (a snap there); the browser" \
+      "tests will skip — install a Chromium without snap (e.g. Debian's or Google's .deb) to run them"
+  else
+    APT_PACKAGES+=(chromium)
+  fi
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      SUDO="sudo"
+    else
+      echo "setup: needs Debian packages (${missing[*]}) and this user is not root and has no password-less sudo:" \
+        "ask an administrator to run 'apt-get install ${missing[*]}', then run make setup again"
+      exit 1
+    fi
+  fi
   echo "setup: installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python >= 3.11 required"; exit 1; }
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e ".[all,dev]"
