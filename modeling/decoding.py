@@ -39,6 +39,21 @@ class Transcription:
     audio_seconds: float
 
 
+def check_transcribe(task: str) -> None:
+    if task != "transcribe":
+        raise ValueError("this Whisper is trained to transcribe code-switched speech; use the E2E or cascade "
+                         "model for translation")
+
+
+class Transcribing:
+    """What every Whisper transcriber (transformers, CTranslate2) offers beyond ``transcribe``: the speech-system
+    interface of ``modeling.registry`` — a transcript; Whisper does not translate."""
+
+    def hear(self, arrays, *, translate: bool = True) -> list["Heard"]:
+        return [Heard(t.text, language=t.language, seconds=t.seconds, audio_seconds=t.audio_seconds)
+                for t in self.transcribe(arrays)]
+
+
 class OnDevice:
     """A runner around a torch ``model`` that can move: the Space puts it on a GPU for one request and back."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -15,6 +15,14 @@ from ._console import err, out
 
 train_app = typer.Typer(help="Train models on a VECS dataset (--help after a family lists its arguments).",
                         no_args_is_help=True)
+# How a model runs, for every command that runs one.
+Device = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu, cuda or cuda:N.")]
+Dtype = Annotated[str, typer.Option("--dtype", help="auto (bf16/fp16 on a GPU, fp32 on a CPU), float32, bfloat16, "
+                                                   "float16.")]
+Backend = Annotated[str, typer.Option("--backend", help="transformers or ct2 (CTranslate2: int8 on a CPU, fp16 on a GPU; "
+                                                       "needs a conversion, see vecs convert); auto: ct2 for a "
+                                                       "CTranslate2 folder.")]
+Quantization = Annotated[str, typer.Option("--quantization", help="ct2 compute type (auto, int8, float16, …).")]
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
@@ -40,11 +48,10 @@ def transcribe_cmd(
     translate: Optional[str] = typer.Option(None, "--translate", help="Streaming: translate each commit to "
                                             "Vietnamese with this MT or E2E model (repo id or folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of text."),
-    device: str = typer.Option("auto", "--device", help="auto (a GPU when there is one), cpu, cuda or cuda:N."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16/fp16 on a GPU, fp32 on a CPU), float32, bfloat16, float16."),
-    backend: str = typer.Option("auto", "--backend", help="transformers or ct2 (CTranslate2: int8 on a CPU, fp16 on a "
-                                "GPU; needs a conversion, see vecs convert); auto: ct2 for a CTranslate2 folder."),
-    quantization: str = typer.Option("auto", "--quantization", help="ct2 compute type (auto, int8, float16, …)."),
+    device: Device = "auto",
+    dtype: Dtype = "auto",
+    backend: Backend = "auto",
+    quantization: Quantization = "auto",
 ) -> None:
     """Transcribe code-switched speech, offline or streaming (LocalAgreement-2, bilingual language tags)."""
     from dataset_builder.foundation.audio import MediaError
@@ -92,11 +99,10 @@ def evaluate_cmd(
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N samples only."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    device: str = typer.Option("auto", "--device", help="auto (a GPU when there is one), cpu, cuda or cuda:N."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16/fp16 on a GPU, fp32 on a CPU), float32, bfloat16, float16."),
-    backend: str = typer.Option("auto", "--backend", help="transformers or ct2 (CTranslate2: int8 on a CPU, fp16 on a "
-                                "GPU; needs a conversion, see vecs convert); auto: ct2 for a CTranslate2 folder."),
-    quantization: str = typer.Option("auto", "--quantization", help="ct2 compute type (auto, int8, float16, …)."),
+    device: Device = "auto",
+    dtype: Dtype = "auto",
+    backend: Backend = "auto",
+    quantization: Quantization = "auto",
 ) -> None:
     """Score models: WER/CER, English- and Vietnamese-word error rates, loops, latency (asr); BLEU/chrF of
     E2E and the cascade side by side (st); metrics.json and plots."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..decoding import Heard, Transcription, trim_loops
+from ..decoding import Transcribing, Transcription, check_transcribe, trim_loops
 from ..loading import ModelError
 from .decode import PAIR
 
@@ -218,7 +218,7 @@ class CT2Whisper:
         return words
 
 
-class CT2Transcriber:
+class CT2Transcriber(Transcribing):
     """Offline transcription on CTranslate2, with the interface of :class:`~modeling.whisper.decode.WhisperTranscriber`
     (``transcribe``, ``hear``). Clips longer than the model's window are decoded window by window."""
 
@@ -229,9 +229,7 @@ class CT2Transcriber:
 
     def transcribe(self, arrays: list[np.ndarray], *, language: str | None = None,
                    task: str = "transcribe") -> list[Transcription]:
-        if task != "transcribe":
-            raise ValueError("this Whisper is trained to transcribe code-switched speech; use the E2E or cascade "
-                             "model for translation")
+        check_transcribe(task)
         t0 = time.perf_counter()
         step = int(self.window * SAMPLE_RATE)
         pieces = [(i, a[s:s + step]) for i, a in enumerate(arrays) for s in range(0, max(1, len(a)), step)]
@@ -254,7 +252,3 @@ class CT2Transcriber:
     def to(self, device, dtype=None) -> "CT2Transcriber":
         """CTranslate2 keeps the device it was loaded on (load it where it runs: ``--device``)."""
         return self
-
-    def hear(self, arrays: list[np.ndarray], *, translate: bool = True) -> list[Heard]:
-        return [Heard(t.text, language=t.language, seconds=t.seconds, audio_seconds=t.audio_seconds)
-                for t in self.transcribe(arrays)]

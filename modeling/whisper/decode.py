@@ -19,13 +19,13 @@ from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..decoding import Heard, LoopGuard, OnDevice, Transcription
+from ..decoding import LoopGuard, OnDevice, Transcribing, Transcription, check_transcribe
 from .model import input_seconds
 
 PAIR = ("vi", "en")
 
 
-class WhisperTranscriber(OnDevice):
+class WhisperTranscriber(OnDevice, Transcribing):
     """Transcribe clips with a Whisper model: language from the pair, bounded, loop-guarded."""
 
     def __init__(self, model, processor, *, languages: tuple[str, ...] = PAIR, tokens_per_second: float | None = None,
@@ -73,9 +73,7 @@ class WhisperTranscriber(OnDevice):
     @torch.no_grad()
     def transcribe(self, arrays: list[np.ndarray], *, language: str | None = None,
                    task: str = "transcribe") -> list[Transcription]:
-        if task != "transcribe":
-            raise ValueError("this Whisper is trained to transcribe code-switched speech; use the E2E or cascade "
-                             "model for translation")
+        check_transcribe(task)
         t0 = time.perf_counter()
         durations = [len(a) / SAMPLE_RATE for a in arrays]
         long_form = max(durations) > self.window
@@ -95,10 +93,6 @@ class WhisperTranscriber(OnDevice):
         each = (time.perf_counter() - t0) / len(arrays)
         return [Transcription(t.strip(), lang, each, d) for t, lang, d in zip(texts, langs, durations)]
 
-    def hear(self, arrays: list[np.ndarray], *, translate: bool = True) -> list[Heard]:
-        """The speech-system interface (``modeling.registry``): a transcript; Whisper does not translate."""
-        return [Heard(t.text, language=t.language, seconds=t.seconds, audio_seconds=t.audio_seconds)
-                for t in self.transcribe(arrays)]
 
 
 def load_transcriber(name_or_path: str, *, languages: tuple[str, ...] = PAIR, runtime=None):
