@@ -266,7 +266,10 @@ class Trainer:
                                 f"{acc.num_processes} processes; every process needs at least one")
         self.eval_data = load_split(args.dataset, args.dataset_config, args.eval_split, need=task.need,
                                     max_seconds=task.max_seconds(), limit=args.max_eval_samples)
-        net = task.setup(self.train_data, self.out)
+        # the main process builds the model (a scratch tokenizer, the weights) and saves it as base/; the others
+        # load that, so every rank starts from the same files and none reads a half-written one
+        with acc.main_process_first():
+            net = task.setup(self.train_data, self.out)
         if acc.distributed_type == DistributedType.FSDP:
             plugin = acc.state.fsdp_plugin
             plugin.transformer_cls_names_to_wrap = fsdp_wrap_classes(net, plugin.transformer_cls_names_to_wrap)
