@@ -356,7 +356,7 @@ def test_compare_and_dataset_tabs_in_chromium(space, clip, tmp_path):
         page.screenshot(path=str(shots / "7-dataset.png"), full_page=True)
         browser.close()
     assert systems == ["VECS Whisper", "E2E"] and len(cells) == 2 and "2 systems" in status
-    assert "bad.wav: cannot be decoded" in toast and "Traceback" not in toast
+    assert "bad.wav: not readable media" in toast and "Traceback" not in toast
     assert limit_toast and re.search(r"exceed.*1(\.0)? ?mb", limit_toast[0], re.I) and "Traceback" not in limit_toast[0]
     assert "| split |" not in body and "test" in body and "hours" in body
 
