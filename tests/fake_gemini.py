@@ -136,6 +136,9 @@ SERVER_ERRORS = (
 API_VERSIONS = ("v1", "v1beta", "v1alpha")
 _MODEL_NAME = re.compile(r"^(models/)?gemini[\w.-]*$")
 _PATH = re.compile(r"^/(?P<ver>v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+_BATCH_CREATE = re.compile(r"^/(?P<ver>v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):batchGenerateContent$")
+_BATCH_GET = re.compile(r"^/(?P<ver>v1|v1beta|v1alpha)/batches(?:/(?P<id>[^/:]+))?$")
+BATCH_FATES = ("succeeded", "failed", "expired", "cancelled")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -446,10 +449,16 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def do_POST(self) -> None:  # noqa: N802
-        self.fake._handle(self)
+        if _BATCH_CREATE.match(urlsplit(self.path).path):
+            self.fake._batch_create(self)
+        else:
+            self.fake._handle(self)
 
     def do_GET(self) -> None:  # noqa: N802
         self._read_body()
+        if _BATCH_GET.match(urlsplit(self.path).path):
+            self.fake._batch_get(self)
+            return
         self._send_json(404, _error_body(404, "NOT_FOUND", f"Method not found: GET {urlsplit(self.path).path}"))
 
 
@@ -474,6 +483,10 @@ class FakeGemini:
     max_request_bytes  bigger bodies → 400 (Google's inline limit is 20 MB).
     keep_requests  how many admitted Requests ``fake.requests`` keeps (audio bytes included; the kept
                  ``body`` has its base64 strings replaced by ``"<N base64 chars>"``). 0 keeps none.
+    batch_seconds  how long a Batch API job takes (pending for the first half, running for the second).
+    batch_fate   job index (0, 1, …) → ``"succeeded" | "failed" | "expired" | "cancelled"``; a succeeded job's
+                 requests are answered by the script and the responder, so a ``Fault`` there is one request's
+                 error inside a succeeded job. Batch requests skip the per-minute quotas, as Google's do.
     """
 
     def __init__(
@@ -495,6 +508,8 @@ class FakeGemini:
         models: Iterable[str] | None = None,
         max_request_bytes: int = 20 * 1024 * 1024,
         keep_requests: int = 16,
+        batch_seconds: float = 0.5,
+        batch_fate: Callable[[int], str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
@@ -516,6 +531,9 @@ class FakeGemini:
         self.models = set(models) if models is not None else None
         self.max_request_bytes = max_request_bytes
         self.host, self.port = host, port
+        self.batch_seconds = float(batch_seconds)
+        self.batch_fate = batch_fate or (lambda index: "succeeded")
+        self.batches: dict[str, dict] = {}  # id → job (Batch API)
 
         self.log: list[LogRecord] = []
         self.requests: deque[Request] = deque(maxlen=keep_requests)
@@ -817,6 +835,100 @@ class FakeGemini:
                 ev["usageMetadata"] = payload["usageMetadata"]
             events.append(ev)
         return events
+
+    # ---- the Batch API -----------------------------------------------------------------------------------
+
+    def _key_state(self, key: str) -> str:
+        with self._lock:
+            return "ok" if (self.keys is None and key) else (self.keys or {}).get(key, "invalid")
+
+    def _batch_create(self, h: _Handler) -> None:
+        """``models/{model}:batchGenerateContent`` with inlined requests: the job is answered now, revealed when
+        its time has passed (``batch_seconds``)."""
+        t0 = time.monotonic()
+        body_bytes = h._read_body()
+        split = urlsplit(h.path)
+        m = _BATCH_CREATE.match(split.path)
+        model, version = m.group("model"), m.group("ver")
+        key = (h.headers.get("x-goog-api-key") or (parse_qs(split.query).get("key") or [""])[0]).strip()
+        if self._key_state(key) != "ok":
+            self._record(t0, key, model, 400, "invalid", "batch")
+            h._send_json(400, _error_body(400, "INVALID_ARGUMENT", INVALID_KEY_MESSAGE, [
+                {"@type": ERROR_INFO, "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]))
+            return
+        try:
+            batch = json.loads(body_bytes.decode("utf-8"))["batch"]
+            items = batch["inputConfig"]["requests"]["requests"]
+            requests = [(self._parse(item["request"], model, key, version, {}, False), item.get("metadata") or {})
+                        for item in items]
+        except (ValueError, KeyError, TypeError) as e:
+            self._record(t0, key, model, 400, "bad_request", "batch")
+            h._send_json(400, _error_body(400, "INVALID_ARGUMENT", f"Invalid batch request: {e}"))
+            return
+        with self._lock:
+            index = len(self.batches)
+            job_id = f"fakebatch{index:04d}{self._rng.randrange(16**6):06x}"
+            fate = self.batch_fate(index)
+        outputs = []
+        for req, meta in requests:
+            with self._lock:
+                if self.requests.maxlen:
+                    self.requests.append(dataclasses.replace(req, body=_strip_inline(req.body)))
+                entry = next((e for i, (m_, e) in enumerate(self._script) if m_ in (None, model)), None)
+                if entry is not None:
+                    self._script.remove(next(x for x in self._script if x[1] is entry))
+            out = entry(req) if callable(entry) and not isinstance(entry, (Response, Fault)) else entry
+            out = self.responder(req) if out is None else out
+            if isinstance(out, Fault):
+                outputs.append({"error": {"code": out.http_status, "message": out.message, "status": out.status},
+                                "metadata": meta})
+                continue
+            if out is None or isinstance(out, str):
+                out = Response(text="[]" if out is None else out)
+            outputs.append({"response": self._answer(req, out, model), "metadata": meta})
+        with self._lock:
+            self.batches[job_id] = {"model": model, "key": key, "created": time.monotonic(), "fate": fate,
+                                    "display_name": batch.get("displayName", ""), "outputs": outputs,
+                                    "count": len(requests)}
+        self._record(t0, key, model, 200, "batch_created", job_id)
+        h._send_json(200, self._batch_view(job_id))
+
+    def _batch_view(self, job_id: str) -> dict:
+        with self._lock:
+            job = self.batches[job_id]
+            age = time.monotonic() - job["created"]
+        if age < self.batch_seconds / 2:
+            state = "BATCH_STATE_PENDING"
+        elif age < self.batch_seconds:
+            state = "BATCH_STATE_RUNNING"
+        else:
+            state = f"BATCH_STATE_{job['fate'].upper()}"
+        meta: dict[str, Any] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+                                "model": f"models/{job['model']}", "displayName": job["display_name"], "state": state,
+                                "batchStats": {"requestCount": str(job["count"])}}
+        view: dict[str, Any] = {"name": f"batches/{job_id}", "metadata": meta}
+        if state == "BATCH_STATE_SUCCEEDED":
+            meta["output"] = {"inlinedResponses": {"inlinedResponses": job["outputs"]}}
+            view["done"] = True
+        elif state != "BATCH_STATE_PENDING" and state != "BATCH_STATE_RUNNING":
+            view["done"] = True
+        return view
+
+    def _batch_get(self, h: _Handler) -> None:
+        t0 = time.monotonic()
+        split = urlsplit(h.path)
+        job_id = _BATCH_GET.match(split.path).group("id")
+        key = (h.headers.get("x-goog-api-key") or (parse_qs(split.query).get("key") or [""])[0]).strip()
+        with self._lock:
+            mine = [j for j, job in self.batches.items() if job["key"] == key]
+        if job_id is None:  # list: this key's jobs
+            h._send_json(200, {"operations": [self._batch_view(j) for j in mine]})
+            return
+        if job_id not in mine:
+            self._record(t0, key, "", 404, "not_found", "batch")
+            h._send_json(404, _error_body(404, "NOT_FOUND", f"batches/{job_id} not found"))
+            return
+        h._send_json(200, self._batch_view(job_id))
 
     def _handle(self, h: _Handler) -> None:
         t0 = time.monotonic()
