@@ -142,6 +142,13 @@ def _print_prelabel_summary(run) -> None:
         err.print("  repaired: " + ", ".join(f"{k} {v}" for k, v in sorted(run.repairs.items())))
     if run.drops:
         err.print("  dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(run.drops.items())))
+    if run.claims_lost:
+        err.print(f"  {run.claims_lost} chunks taken over by another worker while this one labeled them: "
+                  "their labels were not written")
+    if run.kept_answers:
+        err.print(f"  {run.kept_answers} chunks kept as they were: people had been sent or answered their segments")
+    if run.failure_reasons:
+        err.print("  failed: " + ", ".join(f"{k} {v}" for k, v in sorted(run.failure_reasons.items())))
     for video_id, index, reason in run.failures[:20]:
         err.print(f"[red]FAILED[/red] chunk {video_id}#{index}: {reason}", highlight=False, soft_wrap=True)
 
