@@ -41,7 +41,7 @@ class RequestFailed(Exception):
     """A request that produced no usable reply; ``kind`` says what the caller should do about it."""
 
     def __init__(self, kind: str, detail: str, *, http_code: int | None = None, retry_delay: float | None = None,
-                 per_day: bool = False, latency: float = 0.0) -> None:
+                 per_day: bool = False, latency: float = 0.0, whole_key: bool = False) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind  # "rate_limited" | "invalid_key" | "transient" | "fatal"
         self.detail = detail
@@ -49,6 +49,7 @@ class RequestFailed(Exception):
         self.retry_delay = retry_delay
         self.per_day = per_day
         self.latency = latency
+        self.whole_key = whole_key  # an invalid key is invalid for every model; a 403 may be one model's
 
 
 def parse_duration(value) -> float | None:
@@ -81,7 +82,10 @@ def classify(exc: BaseException, latency: float, redact) -> RequestFailed:
             quota_ids = " ".join(str(v.get("quotaId", "")) for d in details for v in d.get("violations", []) or [])
             per_day = "PerDay" in quota_ids or "per day" in message.lower()
             return RequestFailed("rate_limited", message, http_code=429, retry_delay=delay, per_day=per_day, latency=latency)
-        if "API_KEY_INVALID" in reasons or exc.code == 403 or (exc.code in (400, 401) and "api key" in message.lower()):
+        if "API_KEY_INVALID" in reasons or (exc.code in (400, 401) and "api key" in message.lower()):
+            return RequestFailed("invalid_key", f"{exc.code} {exc.status}: {message}", http_code=exc.code,
+                                 latency=latency, whole_key=True)
+        if exc.code == 403:
             return RequestFailed("invalid_key", f"{exc.code} {exc.status}: {message}", http_code=exc.code, latency=latency)
         if isinstance(exc, errors.ServerError) or (exc.code or 0) >= 500 or exc.code == 408:
             return RequestFailed("transient", f"{exc.code} {exc.status}: {message}", http_code=exc.code, latency=latency)
@@ -198,7 +202,7 @@ class GeminiEngine:
                     self.pool.report_rate_limited(lease, fail.retry_delay, fail.per_day)
                     continue
                 if fail.kind == "invalid_key":
-                    self.pool.retire(lease.key_hash, fail.detail)
+                    self.pool.retire(lease.key_hash, fail.detail, model=None if fail.whole_key else lease.model)
                     continue
                 if fail.kind == "transient":
                     run.server_errors += 1
