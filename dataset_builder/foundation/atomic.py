@@ -2,15 +2,30 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
 TMP_MARK = ".vecs-tmp-"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+#: This host in temp names: a store on shared storage is written by several hosts, and a pid means nothing
+#: on another host (a live writer there must not look dead here).
+HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+_OWNER = re.compile(r"^(?:(?P<host>[0-9a-f]{8})\.)?(?P<pid>\d+)-")
+#: Temp files that name no writer we can check (another host's, or unreadable names) are left this long.
+FOREIGN_TEMP_TTL_S = 7 * 24 * 3600
+
+
+def temp_prefix() -> str:
+    """``.vecs-tmp-<host>.<pid>-``: how every temp name begins, so cleanup knows whose it is."""
+    return f"{TMP_MARK}{HOST_TAG}.{os.getpid()}-"
 
 
 @contextlib.contextmanager
@@ -23,7 +38,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = target.suffix if suffix is None else suffix
-    prefix = f"{TMP_MARK}{os.getpid()}-{target.stem}."
+    prefix = f"{temp_prefix()}{target.stem}."
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -60,18 +75,31 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def _stale(path: Path) -> bool:
+    """Whether a temp file's writer is gone: a dead process of this host; another host's (or an unreadable
+    name's) only once it is a week old, since its writer cannot be checked from here."""
+    m = _OWNER.match(path.name[len(TMP_MARK):])
+    if m and m.group("host") in (None, HOST_TAG):  # no host tag: a name from before hosts were recorded
+        pid = int(m.group("pid"))
+        return pid != os.getpid() and not pid_alive(pid)
+    try:
+        return time.time() - path.lstat().st_mtime > FOREIGN_TEMP_TTL_S
+    except FileNotFoundError:
+        return False
+
+
 def remove_stale_temps(root: str | os.PathLike) -> int:
     """Delete temp files left by killed runs (kill -9 skips the cleanup above).
 
-    Only files whose writer process is gone are removed, so concurrent workers sharing ``root`` are safe.
+    Only files whose writer process is gone are removed, so concurrent workers sharing ``root`` are safe —
+    on this host and on others (their temp names carry their host).
     """
     root = Path(root)
     if not root.exists():
         return 0
     removed = 0
     for path in sorted(root.rglob(TMP_MARK + "*")):
-        pid_part = path.name[len(TMP_MARK):].split("-", 1)[0]
-        if pid_part.isdigit() and int(pid_part) != os.getpid() and pid_alive(int(pid_part)):
+        if not _stale(path):
             continue
         with contextlib.suppress(FileNotFoundError):
             if path.is_dir():
