@@ -95,3 +95,120 @@ def test_stale_temp_cleanup_leaves_other_hosts_files(tmp_path):
         p.write_bytes(b"x")
     assert remove_stale_temps(tmp_path) == 1
     assert theirs.exists() and ours_live.exists() and not ours_dead.exists()
+
+
+# -- hostile sources -------------------------------------------------------------------------------------------
+
+import functools  # noqa: E402
+import http.server  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A stand-in for a remote web site: a folder served over HTTP on 127.0.0.1."""
+    root = tmp_path / "www"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_remote_playlist_cannot_smuggle_local_files(settings, tmp_path, site):
+    root, url = site
+    secret = tmp_path / "private" / "secret.wav"
+    make_wav(secret, 3, seed=11)
+    (root / "feed.rss").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>a</title>'
+        f'<link>{secret.as_uri()}</link><enclosure url="{secret.as_uri()}" type="audio/wav" length="1"/>'
+        "</item></channel></rss>\n")
+    (root / "page.html").write_text(f'<html><body><video src="{secret.as_uri()}"></video></body></html>\n')
+    outcomes = ingest([f"{url}/feed.rss", f"{url}/page.html"], settings=settings, progress=False)
+    assert [o.status for o in outcomes] == ["failed", "failed"], [o.message for o in outcomes]
+    assert "remote playlist" in outcomes[0].message and "file" in outcomes[0].message
+    assert "file://" in outcomes[1].message or "file: URLs" in outcomes[1].message, outcomes[1].message
+    with session_scope(settings) as s:
+        assert s.scalars(select(Video)).all() == []
+
+
+def test_a_yt_dlp_without_the_cve_2024_38519_fix_is_refused(settings, tmp_path, monkeypatch):
+    import yt_dlp.version
+
+    monkeypatch.setattr(yt_dlp.version, "__version__", "2024.05.27")
+    make_wav(tmp_path / "a.wav", 2, seed=1)
+    with pytest.raises(Exception, match="CVE-2024-38519") as err:
+        ingest([str(tmp_path / "a.wav")], settings=settings, progress=False)
+    assert "\n" not in str(err.value)
+    with session_scope(settings) as s:
+        assert s.scalars(select(Video)).all() == []
+
+
+def test_live_streams_and_pipes_are_refused_without_hanging(settings, tmp_path, site):
+    """A live HLS stream (no end list) never ends, nor does a named pipe: both fail at once with one line."""
+    root, url = site
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "aac", "-f", "mpegts",
+                    str(root / "seg0.ts")], check=True)
+    (root / "live.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                                    "#EXTINF:2.0,\nseg0.ts\n")
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    cmd = [sys.executable, "-m", "dataset_builder.cli", "ingest", f"{url}/live.m3u8", str(fifo), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("ingest hung on a live stream or a pipe")
+    failed = [ln for ln in err.splitlines() if ln.startswith("FAILED")]
+    assert proc.returncode == 1 and len(failed) == 2, err
+    assert any("live stream" in ln for ln in failed) and any("not a regular file" in ln for ln in failed)
+
+
+def test_sources_over_the_caps_are_refused(settings, tmp_path, site, monkeypatch):
+    root, url = site
+    make_wav(tmp_path / "long.wav", 40, sr=8000, seed=12)  # 0.6 MB, 40 s
+    make_wav(root / "big.wav", 40, seed=13)  # 1.28 MB over HTTP
+    monkeypatch.setenv("VECS_MAX_SOURCE_HOURS", str(30 / 3600))
+    monkeypatch.setenv("VECS_MAX_SOURCE_GB", str(1.0 / 1024))  # 1 MiB
+    from dataset_builder.foundation.config import Settings
+
+    capped = Settings.from_env()
+    outcomes = ingest([str(tmp_path / "long.wav"), f"{url}/big.wav"], settings=capped, progress=False)
+    assert [o.status for o in outcomes] == ["failed", "failed"], [o.message for o in outcomes]
+    assert "cap" in outcomes[0].message and "cap" in outcomes[1].message
+    assert not list((capped.home / "audio").iterdir())
+
+
+def test_every_ffprobe_and_ffmpeg_call_has_a_deadline(tmp_path, monkeypatch):
+    """A stalled tool is killed at its deadline and the file rejected in one line (here: deadlines of ~0 s)."""
+    from dataset_builder.foundation import audio
+
+    src = tmp_path / "a.wav"
+    make_wav(src, 30, seed=14)
+    monkeypatch.setattr(audio, "FFPROBE_TIMEOUT_S", 0.0001, raising=False)
+    with pytest.raises(audio.MediaError, match="did not finish"):
+        audio.probe(src)
+    monkeypatch.setattr(audio, "FFMPEG_TIMEOUT_FLOOR_S", 0.0001, raising=False)
+    monkeypatch.setattr(audio, "FFMPEG_TIMEOUT_PER_AUDIO_S", 0.0, raising=False)
+    with pytest.raises(audio.MediaError, match="did not finish"):
+        audio.normalize_stream(src, tmp_path / "out.flac", lambda block: None)
+    assert not (tmp_path / "out.flac").exists() and not list(tmp_path.glob(TMP_MARK + "*"))
+    with pytest.raises(audio.MediaError, match="did not finish"):
+        audio.decode_audio_bytes(b"\x00" * 1000 + src.read_bytes())

@@ -46,9 +46,14 @@ def ingest(
 ) -> None:
     """Download, normalize to 16 kHz mono FLAC, verify and cut exact 300 s + 5 s chunks."""
     from dataset_builder.ingest import ingest as run_ingest
+    from dataset_builder.ingest.fetch import UnsafeToolError
 
     settings = get_settings()
-    outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err)
+    try:
+        outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err)
+    except UnsafeToolError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     failed = 0
     for o in outcomes:
         if o.status == "failed":

@@ -29,7 +29,18 @@ from ..foundation.config import SAMPLE_RATE, Settings, get_settings
 from ..store import Chunk, ChunkStatus, Video, VideoStatus, get_or_create_channel, session_scope, utcnow, worker_id
 from .captions import find_sidecars, store_captions
 from .chunking import ChunkWriter
-from .fetch import Downloaded, SourceEntry, SourceError, canonical_id, download, expand_source, file_sha256, url_hash
+from .fetch import (
+    Caps,
+    Downloaded,
+    SourceEntry,
+    SourceError,
+    canonical_id,
+    check_ytdlp,
+    download,
+    expand_source,
+    file_sha256,
+    url_hash,
+)
 
 
 @dataclass
@@ -54,7 +65,9 @@ def ingest(
     progress: bool = True,
     console: Console | None = None,
 ) -> list[IngestOutcome]:
-    """Ingest every source; one failed source never stops the others."""
+    """Ingest every source; one failed source never stops the others. A yt-dlp without the fix for
+    CVE-2024-38519 stops everything first (:class:`~.fetch.UnsafeToolError`)."""
+    check_ytdlp()
     settings = settings or get_settings()
     settings.ensure_dirs()
     remove_stale_temps(settings.home)
@@ -66,6 +79,9 @@ def ingest(
     for source in sources:
         try:
             for entry in expand_source(source):
+                if entry.refused:
+                    outcomes.append(IngestOutcome(entry.url, "failed", entry.refused))
+                    continue
                 if entry.canonical_url in seen:
                     outcomes.append(IngestOutcome(entry.url, "skipped", "listed twice in this run"))
                     continue
@@ -130,7 +146,7 @@ def ingest_one(
     reserved: list[str] = []
     try:
         report(0, 1, "download")
-        got = download(entry, scratch)
+        got = download(entry, scratch, Caps(settings.max_source_seconds, settings.max_source_bytes))
         return _process(entry, got, channel, settings, report, written, reserved)
     except (SourceError, audio.MediaError) as exc:
         _give_up(settings, written, reserved)
@@ -157,6 +173,9 @@ def _process(
     """The steps after download: identity and reservation, normalize + chunk, captions, naming, record."""
     name = str(entry.local_path or entry.url)
     info = audio.probe(got.path, name=name)
+    if info.duration > settings.max_source_seconds:
+        raise SourceError(f"{name}: {info.duration / 3600:.2f} h, over the "
+                          f"{settings.max_source_seconds / 3600:.2f} h cap per source")
     sha = file_sha256(got.path)
     channel_name, _ = _naming(entry, got, info, channel, "")
     video_id = _reserve(entry, got, settings, name, sha, channel_name)
@@ -251,13 +270,19 @@ def _normalize_and_chunk(source: Path, flac: Path, chunk_dir: Path, video_id: st
     writer = ChunkWriter(SAMPLE_RATE, lambda k: chunk_dir / f"{video_id}_c{k:04d}.flac",
                          settings.chunk_seconds, settings.overlap_seconds)
     expected = max(info.duration, 1e-9) * SAMPLE_RATE
+    # The container's duration can lie; what decodes may not pass the cap either.
+    cap = (min(info.duration * 1.01 + 60, settings.max_source_seconds)) * SAMPLE_RATE
 
     def feed(block) -> None:
+        if writer.pos + len(block) > cap:
+            raise audio.MediaError(f"{name}: decodes to more audio than its container says "
+                                   f"({info.duration:.1f} s) or the cap allows")
         writer.feed(block)
         report(min(writer.pos, expected), expected, "normalize + chunk")
 
     try:
-        frames = audio.normalize_stream(source, flac, feed, sample_rate=SAMPLE_RATE, name=name)
+        frames = audio.normalize_stream(source, flac, feed, sample_rate=SAMPLE_RATE, name=name,
+                                        timeout=audio.ffmpeg_timeout(info.duration))
         audio.check_duration(frames / SAMPLE_RATE, info.duration, name)
         if writer.peak / 32768 < audio.SILENCE_PEAK:
             db = 20 * math.log10(writer.peak / 32768) if writer.peak > 0 else float("-inf")
