@@ -212,3 +212,18 @@ def test_every_ffprobe_and_ffmpeg_call_has_a_deadline(tmp_path, monkeypatch):
     assert not (tmp_path / "out.flac").exists() and not list(tmp_path.glob(TMP_MARK + "*"))
     with pytest.raises(audio.MediaError, match="did not finish"):
         audio.decode_audio_bytes(b"\x00" * 1000 + src.read_bytes())
+
+
+def test_credentials_and_tokens_never_reach_the_store_or_the_messages(settings, tmp_path, site):
+    root, url = site
+    make_wav(root / "talk.wav", 3, seed=15)
+    secret_url = url.replace("http://", "http://someone:hunter2@") + "/talk.wav?token=SECRETTOKEN&lang=vi"
+    missing = url.replace("http://", "http://someone:hunter2@") + "/gone.wav?sig=SECRETSIG"
+    cmd = [sys.executable, "-m", "dataset_builder.cli", "ingest", secret_url, missing, "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "ingested talk" in proc.stderr, proc.stderr
+    for secret in ("hunter2", "SECRETTOKEN", "SECRETSIG"):
+        assert secret not in proc.stderr + proc.stdout
+    with session_scope(settings) as s:
+        [video] = s.scalars(select(Video)).all()
+        assert video.source_url == f"{url}/talk.wav?lang=vi"

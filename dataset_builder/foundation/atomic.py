@@ -88,17 +88,17 @@ def _stale(path: Path) -> bool:
         return False
 
 
-def remove_stale_temps(root: str | os.PathLike) -> int:
-    """Delete temp files left by killed runs (kill -9 skips the cleanup above).
+def remove_stale_temps(root: str | os.PathLike, pattern: str = TMP_MARK + "*", recursive: bool = True) -> int:
+    """Delete temp files (and folders) left by killed runs (kill -9 skips the cleanup above).
 
-    Only files whose writer process is gone are removed, so concurrent workers sharing ``root`` are safe —
+    Only those whose writer process is gone are removed, so concurrent workers sharing ``root`` are safe —
     on this host and on others (their temp names carry their host).
     """
     root = Path(root)
     if not root.exists():
         return 0
     removed = 0
-    for path in sorted(root.rglob(TMP_MARK + "*")):
+    for path in sorted(root.rglob(pattern) if recursive else root.glob(pattern)):
         if not _stale(path):
             continue
         with contextlib.suppress(FileNotFoundError):

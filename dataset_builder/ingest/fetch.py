@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yt_dlp
 
+from ..foundation.urls import strip_secrets
+
 #: yt-dlp 2024.07.01 fixed CVE-2024-38519 (file extensions taken from the network could write and run files).
 MIN_YTDLP = (2024, 7, 1)
 #: Schemes a remote playlist may list; anything else (``file:``, ``data:``…) is refused.
@@ -69,6 +71,11 @@ class SourceEntry:
     #: Why this entry of a playlist is refused (reported as a failed source), or None.
     refused: str | None = None
 
+    @property
+    def name(self) -> str:
+        """How messages name the source: its path, or its URL without credentials or tokens."""
+        return str(self.local_path) if self.local_path is not None else strip_secrets(self.url) or "<url>"
+
 
 @dataclass
 class Downloaded:
@@ -115,9 +122,11 @@ class _QuietLogger:
         pass
 
 
-def _clean_error(exc: BaseException) -> str:
+def _clean_error(exc: BaseException, url: str | None = None) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     msg = re.sub(r"\x1b\[[0-9;]*m", "", msg)
+    if url:  # yt-dlp may quote the URL it was given: never with its credentials or tokens
+        msg = msg.replace(url, strip_secrets(url) or "<url>")
     return msg.removeprefix("ERROR: ").strip()
 
 
@@ -156,13 +165,14 @@ def expand_source(source: str) -> list[SourceEntry]:
 
 
 def _expand_url(url: str) -> list[SourceEntry]:
+    shown = strip_secrets(url) or "<url>"
     try:
         with yt_dlp.YoutubeDL(_ydl_opts(local=False, extract_flat="in_playlist", skip_download=True)) as ydl:
             info = ydl.extract_info(url, download=False, process=True)
     except Exception as exc:  # yt-dlp raises DownloadError/ExtractorError and friends
-        raise SourceError(f"{url}: cannot be reached or is not supported ({_clean_error(exc)})") from None
+        raise SourceError(f"{shown}: cannot be reached or is not supported ({_clean_error(exc, url)})") from None
     if info is None:
-        raise SourceError(f"{url}: yt-dlp returned nothing")
+        raise SourceError(f"{shown}: yt-dlp returned nothing")
     if info.get("_type") in ("playlist", "multi_video"):
         entries = []
         for entry in info.get("entries") or []:
@@ -176,14 +186,16 @@ def _expand_url(url: str) -> list[SourceEntry]:
             scheme = urllib.parse.urlparse(str(entry_url)).scheme.lower()
             refused = None
             if scheme not in REMOTE_SCHEMES and not (scheme == "" and entry.get("ie_key")):
-                refused = (f"{_short(str(entry_url))}: listed by the remote playlist {url}, which may only list "
-                           f"{' or '.join(REMOTE_SCHEMES)} URLs (a {scheme or 'bare'}: entry could read local files)")
-            entries.append(SourceEntry(url=entry_url, canonical_url=entry_url, title=entry.get("title"),
-                                       refused=refused))
+                refused = (f"{_short(strip_secrets(str(entry_url)) or '<url>')}: listed by the remote playlist "
+                           f"{shown}, which may only list {' or '.join(REMOTE_SCHEMES)} URLs (a {scheme or 'bare'}: "
+                           f"entry could read local files)")
+            entries.append(SourceEntry(url=entry_url, canonical_url=strip_secrets(entry_url) or entry_url,
+                                       title=entry.get("title"), refused=refused))
         if not entries:
-            raise SourceError(f"{url}: playlist or channel has no videos")
+            raise SourceError(f"{shown}: playlist or channel has no videos")
         return entries
-    canonical = info.get("webpage_url") or url
+    # Stored and shown without credentials or tokens (they are needed to download, never afterwards).
+    canonical = strip_secrets(info.get("webpage_url") or url) or url
     return [SourceEntry(url=url, canonical_url=canonical, title=info.get("title"))]
 
 
@@ -208,7 +220,7 @@ def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downlo
         _regular(entry.local_path, str(entry.local_path))
         size = entry.local_path.stat().st_size
         if size > caps.max_bytes:
-            raise SourceError(f"{entry.url}: {_size(size)}, over the {_size(caps.max_bytes)} cap per source")
+            raise SourceError(f"{entry.name}: {_size(size)}, over the {_size(caps.max_bytes)} cap per source")
     dest.mkdir(parents=True, exist_ok=True)
     refusal: list[str] = []
 
@@ -253,17 +265,17 @@ def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downlo
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(entry.url, download=True)
     except _OverCap as exc:
-        raise SourceError(f"{entry.url}: {exc}") from None
+        raise SourceError(f"{entry.name}: {exc}") from None
     except Exception as exc:
-        raise SourceError(f"{entry.url}: download failed ({_clean_error(exc)})") from None
+        raise SourceError(f"{entry.name}: download failed ({_clean_error(exc, entry.url)})") from None
     if refusal:
-        raise SourceError(f"{entry.url}: refused: {refusal[-1]}")
+        raise SourceError(f"{entry.name}: refused: {refusal[-1]}")
     if info is None:
-        raise SourceError(f"{entry.url}: yt-dlp returned nothing")
+        raise SourceError(f"{entry.name}: yt-dlp returned nothing")
     paths = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
     paths = [p for p in paths if p.exists()]
     if not paths:
-        raise SourceError(f"{entry.url}: download produced no file")
+        raise SourceError(f"{entry.name}: download produced no file")
     subtitles = {}
     for lang, sub in (info.get("requested_subtitles") or {}).items():
         sub_path = sub.get("filepath")

@@ -80,10 +80,10 @@ def ingest(
         try:
             for entry in expand_source(source):
                 if entry.refused:
-                    outcomes.append(IngestOutcome(entry.url, "failed", entry.refused))
+                    outcomes.append(IngestOutcome(entry.name, "failed", entry.refused))
                     continue
                 if entry.canonical_url in seen:
-                    outcomes.append(IngestOutcome(entry.url, "skipped", "listed twice in this run"))
+                    outcomes.append(IngestOutcome(entry.name, "skipped", "listed twice in this run"))
                     continue
                 seen.add(entry.canonical_url)
                 entries.append(entry)
@@ -102,7 +102,7 @@ def ingest(
     ) as bar:
 
         def run(entry: SourceEntry) -> IngestOutcome:
-            label = (entry.title or entry.url)[:40]
+            label = (entry.title or entry.name)[:40]
             task = bar.add_task(label, total=1.0)
 
             def report(done: float, total: float, stage: str) -> None:
@@ -133,12 +133,12 @@ def ingest_one(
         existing = s.scalar(select(Video).where(Video.source_url == entry.canonical_url))
         if existing is not None:
             if existing.status != VideoStatus.READY:
-                return IngestOutcome(entry.url, "skipped", f"being ingested by another worker as {existing.video_id}",
+                return IngestOutcome(entry.name, "skipped", f"being ingested by another worker as {existing.video_id}",
                                      existing.video_id)
-            return IngestOutcome(entry.url, "skipped", f"already ingested as {existing.video_id}", existing.video_id)
+            return IngestOutcome(entry.name, "skipped", f"already ingested as {existing.video_id}", existing.video_id)
 
     if entry.local_path is not None and entry.local_path.stat().st_size == 0:
-        return IngestOutcome(entry.url, "failed", f"{entry.local_path}: empty file (0 bytes)")
+        return IngestOutcome(entry.name, "failed", f"{entry.local_path}: empty file (0 bytes)")
     # Per worker (host, pid and thread): two workers on one source must not delete each other's download.
     scratch = settings.downloads_dir / f"{temp_prefix()}{url_hash(entry.canonical_url)}-{threading.get_ident()}"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -150,10 +150,10 @@ def ingest_one(
         return _process(entry, got, channel, settings, report, written, reserved)
     except (SourceError, audio.MediaError) as exc:
         _give_up(settings, written, reserved)
-        return IngestOutcome(entry.url, "failed", str(exc))
+        return IngestOutcome(entry.name, "failed", str(exc))
     except Exception as exc:  # unexpected: still one line, still nothing half-written
         _give_up(settings, written, reserved)
-        return IngestOutcome(entry.url, "failed", f"{entry.url}: {type(exc).__name__}: {exc}")
+        return IngestOutcome(entry.name, "failed", f"{entry.name}: {type(exc).__name__}: {exc}")
     except BaseException:  # interrupted: the reservation stays for the next run to clear (as after kill -9)
         _remove(written)
         raise
@@ -171,7 +171,7 @@ def _process(
     reserved: list[str],
 ) -> IngestOutcome:
     """The steps after download: identity and reservation, normalize + chunk, captions, naming, record."""
-    name = str(entry.local_path or entry.url)
+    name = entry.name
     info = audio.probe(got.path, name=name)
     if info.duration > settings.max_source_seconds:
         raise SourceError(f"{name}: {info.duration / 3600:.2f} h, over the "
@@ -180,7 +180,7 @@ def _process(
     channel_name, _ = _naming(entry, got, info, channel, "")
     video_id = _reserve(entry, got, settings, name, sha, channel_name)
     if video_id is None:
-        return IngestOutcome(entry.url, "skipped", "being ingested by another worker")
+        return IngestOutcome(entry.name, "skipped", "being ingested by another worker")
     reserved.append(video_id)
     flac, chunk_dir = settings.audio_dir / f"{video_id}.flac", settings.chunks_dir / video_id
     written.extend([flac, chunk_dir])  # the id is this worker's: so are these paths
@@ -189,7 +189,7 @@ def _process(
     written.extend(settings.home / p for p in captions.values())
     _, title = _naming(entry, got, info, channel, video_id)
     _record(got, settings, video_id, frames, flac, chunk_dir, spans, captions, title)
-    return IngestOutcome(entry.url, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
+    return IngestOutcome(entry.name, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
 
 
 def _candidates(entry: SourceEntry, got: Downloaded):
