@@ -66,7 +66,7 @@ def match(utterances: list[dict], start: float, end: float, min_overlap: float =
 
 def reviewer_key(client, home: Path, workspace_name: str) -> str:
     """The simulated reviewer's API key: created once (as an annotator of ``workspace_name``), kept owner-only."""
-    from dataset_builder.foundation.atomic import write_text_atomic
+    from dataset_builder.foundation.atomic import private_dir, write_text_atomic
 
     from .team import add_user
 
@@ -74,9 +74,8 @@ def reviewer_key(client, home: Path, workspace_name: str) -> str:
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))["api_key"]
     user = add_user(client, REVIEWER, "annotator", workspace_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps({"username": user.username, "api_key": user.api_key}) + "\n")
-    path.chmod(0o600)
+    private_dir(path.parent)  # 0600 in a 0700 folder from the first byte: no moment another user can read it
+    write_text_atomic(path, json.dumps({"username": user.username, "api_key": user.api_key}) + "\n", mode=0o600)
     return user.api_key
 
 

@@ -29,11 +29,12 @@ def temp_prefix() -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, suffix: str | None = None, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
 
     The temp file keeps the target's extension (ffmpeg and soundfile pick formats by it).
-    On any exception it is removed and ``target`` is left as it was.
+    On any exception it is removed and ``target`` is left as it was. ``mode`` (e.g. 0o600 for a file holding
+    a secret) is the file's mode from creation to rename; by default it gets what a plain ``open()`` would.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
+        # mkstemp makes 0600: a secret keeps it, anything else gets the mode a plain open() would
+        os.chmod(tmp_path, (0o666 & ~_UMASK) if mode is None else mode)
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -54,10 +56,19 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise
 
 
-def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
-    with atomic_path(target) as tmp:
+def write_text_atomic(target: str | os.PathLike, text: str, mode: int | None = None) -> Path:
+    with atomic_path(target, mode=mode) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """A folder only its owner can enter (0700), made so from the start, tightened if it already exists."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
 
 
 def pid_alive(pid: int) -> bool:

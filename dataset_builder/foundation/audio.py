@@ -20,6 +20,7 @@ import soundfile as sf
 
 from .atomic import atomic_path
 from .config import SAMPLE_RATE
+from .secrets import child_env
 
 #: Decoded audio may differ from the container's duration by codec priming/padding; more is truncation.
 DURATION_TOLERANCE_S = 0.25
@@ -44,7 +45,7 @@ def ffmpeg_timeout(audio_seconds: float | None = None) -> float:
 def _run(cmd: list[str], name: str, timeout: float, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run`` with a deadline; past it the tool is killed and the file named in one line."""
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=timeout, **kwargs)
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, env=child_env(), **kwargs)
     except subprocess.TimeoutExpired:
         raise MediaError(f"{name}: {cmd[0]} did not finish within {timeout:.0f} s (stalled or crafted input)") from None
 
@@ -149,7 +150,7 @@ def normalize_stream(
             ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), "-filter_complex", graph,
              "-map", "[flac]", "-c:a", "flac", "-compression_level", "5", str(tmp),
              "-map", "[pcm]", "-f", "s16le", "pipe:1"],
-            stdout=subprocess.PIPE, stderr=errfile,
+            stdout=subprocess.PIPE, stderr=errfile, env=child_env(),
         )
         assert proc.stdout is not None
         expired = threading.Event()
