@@ -31,7 +31,18 @@ _EMPHASIS = re.compile(r"(?<![\w*])([*_])(?=\S)([^*_]+?)(?<=\S)\1(?![\w*])")
 
 
 def sanitize(text: str | None) -> str:
+    """The transcript without markup; a fixed point (``sanitize(sanitize(x)) == sanitize(x)``): removing one
+    tag can expose another (``[[laughter]]``), so passes repeat until nothing changes."""
     text = text or ""
+    for _ in range(8):
+        cleaned = _sanitize_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def _sanitize_once(text: str) -> str:
     text = _HTML.sub(" ", text)
     text = _BRACKETS.sub(" ", text)
     text = _PAREN_TAGS.sub(" ", text)
@@ -51,5 +62,6 @@ def public_source_url(url: str | None) -> str:
         return ""
     if scheme == "file" or (not scheme and url.startswith(("/", "~", "."))):
         path = urllib.parse.unquote(urllib.parse.urlsplit(url).path if scheme else url)
-        return clean_text(PurePosixPath(path).name)
+        name = clean_text(PurePosixPath(path).name)
+        return strip_secrets(name) if ("?" in name or "#" in name) else name
     return strip_secrets(url)

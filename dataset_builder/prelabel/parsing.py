@@ -29,8 +29,8 @@ LOSSY_DROPS = ("bad_timestamp", "not_an_object", "wrong_type")
 #: OTHER…) may have withheld segments, so the reply is not trusted.
 COMPLETE_FINISH = (None, "", "STOP", "FINISH_REASON_UNSPECIFIED")
 
-_TS = re.compile(
-    r"^\s*(?:(?P<h>\d{1,6}):)??(?:(?P<m>\d{1,7}):)?(?P<s>\d{1,9}(?:[.,]\d{0,9})?)\s*(?:s|sec|seconds)?\s*$",
+_TS = re.compile(  # ASCII digits only: int() would also read Devanagari or Khmer ones
+    r"^\s*(?:(?P<h>[0-9]{1,6}):)??(?:(?P<m>[0-9]{1,7}):)?(?P<s>[0-9]{1,9}(?:[.,][0-9]{0,9})?)\s*(?:s|sec|seconds)?\s*$",
     re.IGNORECASE,
 )
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.S)
@@ -140,6 +140,11 @@ def _could_continue(rest: str) -> bool:
     return "}" not in rest
 
 
+def to_ms(start: float, end: float, duration: float) -> tuple[float, float]:
+    """Times rounded to the millisecond without leaving the chunk (rounding 1.4375 up would end past it)."""
+    return round(start, 3), min(round(end, 3), duration)
+
+
 @dataclass
 class Segment:
     start: float
@@ -204,10 +209,11 @@ def clean_segments(items: list, duration: float, offset: float = 0.0) -> tuple[l
         if end > duration:
             end = duration
             repairs["end_clamped"] += 1
+        start, end = to_ms(start, end, duration)
         if end - start <= 0:
             drops["zero_length"] += 1
             continue
-        out.append(Segment(round(start, 3), round(end, 3), text, translation))
+        out.append(Segment(start, end, text, translation))
     out.sort(key=lambda s: (s.start, s.end))
     return out, repairs, drops
 
