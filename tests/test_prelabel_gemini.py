@@ -289,3 +289,16 @@ def test_hostile_replies_never_lose_utterances(settings, chunks):
     assert second.failed == 0 and first.done + second.done == 5
     stored = _stored(settings)
     assert sum(len(v) for v in stored.values()) == sum(len(segs) for _, segs in chunks.values())
+
+
+def test_when_every_key_is_retired_the_run_stops_and_no_chunk_fails(settings, chunks):
+    """No usable key is the run's problem, not the chunks': they stay in the queue for a run with good keys."""
+    with FakeGemini(keys={k: "invalid" for k in KEYS}, responder=_responder(chunks)) as fake:
+        run = _run(settings, fake, concurrency=2)
+        env = {"GEMINI_API_KEYS": ",".join(KEYS), "VECS_GEMINI_BASE_URL": fake.url}
+        proc = run_vecs("prelabel", "--no-progress", "--no-refine", env=env)
+    assert run.failed == 0 and run.done == 0 and "retired" in (run.stopped or "")
+    with session_scope(settings) as s:
+        assert s.scalar(select(func.count()).where(Chunk.status == ChunkStatus.PENDING)) == 5
+    assert proc.returncode == 2 and "retired" in proc.stderr and "Traceback" not in proc.stderr
+    assert not any(k in proc.stderr for k in KEYS)

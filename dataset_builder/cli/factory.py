@@ -123,6 +123,9 @@ def prelabel(
     run = asyncio.run(run_engine(runner_engine, settings, concurrency=concurrency, limit=limit,
                                  progress=progress, console=err))
     _print_prelabel_summary(run)
+    if run.stopped:
+        err.print(f"[red]error:[/red] the run stopped: {run.stopped}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     if run.failed:
         raise typer.Exit(1)
 

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..foundation.config import Settings
 from ..store import KeyState, session_scope
+from .runner import StopRun
 
 #: Gemini's daily quotas reset at midnight Pacific time.
 QUOTA_TZ = ZoneInfo("America/Los_Angeles")
@@ -42,8 +43,8 @@ def key_hash(key: str) -> str:
     return "k-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-class NoKeysError(RuntimeError):
-    """No usable key is left (none configured, or all retired)."""
+class NoKeysError(StopRun):
+    """No usable key is left (none configured, or all retired): the run stops, its chunks stay queued."""
 
 
 @dataclass

@@ -66,6 +66,11 @@ class ChunkFailed(Exception):
     """The chunk cannot be labeled now; the message is stored as its reason."""
 
 
+class StopRun(Exception):
+    """Nothing can be labeled in this run (no usable API key): the chunk goes back to the queue, the run
+    ends, and the message says why."""
+
+
 class Engine(Protocol):
     name: str
 
@@ -93,6 +98,8 @@ class Run:
     claims_lost: int = 0
     #: Chunks not relabeled because people had answered (or been sent) some of their segments.
     kept_answers: int = 0
+    #: Why the run stopped early (every key retired…), or None.
+    stopped: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -195,6 +202,13 @@ def mark_failed(settings: Settings, job: ChunkJob, reason: str) -> bool:
         return (result.rowcount or 0) == 1
 
 
+def give_back(settings: Settings, job: ChunkJob) -> None:
+    """Return a claimed chunk to the queue untouched (the run is stopping, not the chunk failing)."""
+    with session_scope(settings) as s:
+        s.execute(update(Chunk).where(_held(job)).values(status=ChunkStatus.PENDING, claimed_by=None,
+                                                          claim_token=None).execution_options(synchronize_session=False))
+
+
 def reason_key(reason: str) -> str:
     """The counted form of a failure reason: its words before the first colon (no ids, no numbers)."""
     head = reason.split(":", 1)[0].strip().lower()
@@ -272,6 +286,11 @@ async def run_engine(
             try:
                 labeled = await engine.label(job, run)
                 outcome = await asyncio.to_thread(store_labels, settings, job, labeled, engine.name)
+            except StopRun as exc:
+                await asyncio.to_thread(give_back, settings, job)
+                run.stopped = run.stopped or str(exc)
+                budget[0] = 0  # no worker claims another chunk
+                return
             except ChunkFailed as exc:
                 await fail(job, str(exc))
                 return
