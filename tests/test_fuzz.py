@@ -41,14 +41,31 @@ def _count(target: str, outcome: str) -> None:
 
 # -- the Gemini reply parser -----------------------------------------------------------------------------------
 
+def _mmss(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 60000:02d}:{(ms % 60000) // 1000:02d}.{ms % 1000:03d}"
+
+
+def _hhmmss(seconds: float, sep: str = ".") -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3600000:02d}:{(ms % 3600000) // 60000:02d}:{(ms % 60000) // 1000:02d}{sep}{ms % 1000:03d}"
+
+
+_good_time = st.floats(0, 400).flatmap(lambda t: st.sampled_from([t, round(t, 2), _mmss(t), _hhmmss(t), f"{t:.3f}s"]))
 _times = st.one_of(
+    _good_time, _good_time,
     st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-10**6, max_value=10**400),
-    st.from_regex(r"\A\d{1,3}:\d{1,2}(\.\d{1,4})?\Z"), st.from_regex(r"\A\d{1,2}:\d{2}:\d{2}[.,]\d{1,3}\Z"),
+    st.from_regex(r"\A[0-9]{1,3}:[0-9]{1,2}(\.[0-9]{1,4})?\Z"), st.from_regex(r"\A\d{1,2}:\d{2}:\d{2}[.,]\d{1,3}\Z"),
     st.text(max_size=12), st.none(), st.booleans(), st.lists(st.integers(), max_size=2),
 )
+_words = st.lists(st.sampled_from(["mình", "có", "một", "meeting", "với", "team", "deadline", "nha", "okay", "á"]),
+                  min_size=1, max_size=8).map(" ".join)
 _field = st.one_of(st.text(max_size=40), st.none(), st.integers(), st.lists(st.text(max_size=5), max_size=2),
                    st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2))
+_good_item = st.tuples(st.floats(0, 310), st.floats(0.05, 25), _words, _words).map(
+    lambda t: {"start": _mmss(t[0]), "end": _mmss(t[0] + t[1]), "text": t[2], "translation": t[3]})
 _item = st.one_of(
+    _good_item, _good_item, _good_item,
     st.fixed_dictionaries({"start": _times, "end": _times, "text": _field, "translation": _field}),
     st.fixed_dictionaries({"start": _times, "end": _times, "text": st.text(min_size=1, max_size=60),
                            "translation": st.text(max_size=60)}),
@@ -73,6 +90,7 @@ def _json_text(items, wrap: int, cut: float | None) -> str:
 
 
 _reply = st.one_of(
+    st.builds(_json_text, st.lists(_good_item, max_size=8), st.integers(0, 3), st.none()),
     st.builds(_json_text, st.lists(_item, max_size=8), st.integers(0, 3), st.none() | st.floats(0, 1)),
     st.text(max_size=300),
     st.builds(lambda n, open_, close: open_ * n + close * n, st.integers(1, 3000), st.sampled_from("[{"),
@@ -81,8 +99,8 @@ _reply = st.one_of(
 
 
 @_settings(200)
-@given(text=_reply, duration=st.floats(0.5, 305.0), finish=st.sampled_from([None, "STOP", "MAX_TOKENS", "SAFETY",
-                                                                           "RECITATION", "OTHER"]),
+@given(text=_reply, duration=st.floats(0.5, 305.0),
+       finish=st.sampled_from([None, "STOP", "STOP", "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "OTHER"]),
        offset=st.floats(0.0, 200.0))
 def test_reply_parser_never_raises_and_emits_only_valid_segments(text, duration, finish, offset):
     parsed = parse_response(text, duration, finish_reason=finish, offset=offset)
@@ -142,8 +160,12 @@ def test_timestamps_round_trip(ms):
 
 _stamp = st.one_of(st.from_regex(r"\A\d{2}:\d{2}:\d{2}[.,]\d{3}\Z"), st.from_regex(r"\A\d{1,3}:\d{2}\.\d{3}\Z"),
                    st.text(alphabet=string.digits + ":.,-", max_size=14), st.just("9" * 400 + ":00.000"))
-_cue = st.tuples(st.one_of(st.none(), st.integers(0, 99)), _stamp, _stamp, st.text(max_size=40),
-                 st.sampled_from(["", " align:start position:0%", " --> x"]))
+_bad_cue = st.tuples(st.one_of(st.none(), st.integers(0, 99)), _stamp, _stamp, st.text(max_size=40),
+                     st.sampled_from(["", " align:start position:0%", " --> x"]))
+_good_cue = st.tuples(st.one_of(st.none(), st.integers(0, 99)), st.floats(0, 3600), st.floats(0.1, 8), _words,
+                      st.sampled_from([".", ","]), st.sampled_from(["", " align:start position:0%"])).map(
+    lambda t: (t[0], _hhmmss(t[1], t[4]), _hhmmss(t[1] + t[2], t[4]), t[3], t[5]))
+_cue = st.one_of(_good_cue, _good_cue, _good_cue, _bad_cue)
 
 
 def _captions(cues, header: bool, newline: str) -> str:
