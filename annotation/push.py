@@ -59,7 +59,14 @@ class _Item:
 
 
 def get_or_create_dataset(client: rg.Argilla, name: str, ws: rg.Workspace, min_submitted: int) -> rg.Dataset:
+    """The dataset, created (and published) if missing. Creating takes several requests — the draft, then its
+    fields, questions and metadata, then publishing — so a push killed in between leaves an unpublished draft
+    with part of its settings; it can hold no records, and is created again whole."""
     ds = client.datasets(name=name, workspace=ws)
+    # The client keeps the server's status only on its model (its own rollback of a failed create reads it).
+    if ds is not None and getattr(getattr(ds, "_model", None), "status", "ready") != "ready":
+        ds.delete()
+        ds = None
     if ds is None:
         ds = rg.Dataset(name=name, workspace=ws, settings=dataset_settings(min_submitted), client=client).create()
     return ds

@@ -118,3 +118,22 @@ def test_the_simulated_reviewer_refuses_a_dataset_of_real_videos(labeled, argill
     answered = list(ds.records(query=rg.Query(filter=rg.Filter(("response.status", "in", ["submitted", "discarded"])))))
     assert answered == []
     assert json.loads((tmp_path / "rhome" / "argilla" / "simulated-reviewer.json").read_text())["api_key"] == key
+
+
+def test_a_push_killed_while_creating_its_dataset_resumes(labeled, argilla_server):
+    """Creating a dataset takes several requests (the draft, its fields and questions, publishing): a push killed
+    in between leaves a draft with half its questions, which the next push must not log records into."""
+    import argilla as rg
+
+    from annotation.design import dataset_settings
+
+    settings = labeled
+    client = connect(argilla_server.url, argilla_server.api_key)
+    name = f"draft-{uuid.uuid4().hex[:6]}"
+    ws = client.workspaces("vecs-test") or rg.Workspace(name="vecs-test", client=client).create()
+    draft = rg.Dataset(name=name, workspace=ws, settings=dataset_settings(1), client=client)
+    draft._api.create(draft.api_model())  # the first request of Dataset.create(), then the kill
+    report = push(settings, client, dataset=name, workspace_name="vecs-test", audio_base_url=settings.extra["audio_base"])
+    assert report.created > 0
+    ds = client.datasets(name=name, workspace="vecs-test")
+    assert len(list(ds.records())) == report.created
