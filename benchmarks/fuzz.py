@@ -4,7 +4,8 @@ media headers) with ``--scale`` times the test suite's examples.
     python -m benchmarks.fuzz [--scale 25]
 
 Writes ``benchmarks/results/fuzz.json``: per target, how many inputs were tried and what became of them (used,
-or refused with which counted reason), and whether every property held.
+or refused with which counted reason; for ``reply items``, every item of whole replies), and whether every
+property held.
 """
 from __future__ import annotations
 

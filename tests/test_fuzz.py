@@ -35,8 +35,8 @@ def _settings(examples: int):
                                            HealthCheck.filter_too_much])
 
 
-def _count(target: str, outcome: str) -> None:
-    OUTCOMES.setdefault(target, Counter())[outcome] += 1
+def _count(target: str, outcome: str, n: int = 1) -> None:
+    OUTCOMES.setdefault(target, Counter())[outcome] += n
 
 
 # -- the Gemini reply parser -----------------------------------------------------------------------------------
@@ -126,9 +126,9 @@ def test_every_item_of_a_whole_reply_is_kept_or_dropped_for_a_counted_reason(ite
         return
     parsed = parse_response(text, duration, finish_reason="STOP")
     assert len(parsed.segments) + sum(parsed.drops.values()) == len(items)
-    for reason in parsed.drops:
-        _count("reply items", f"dropped: {reason}")
-    _count("reply items", "kept") if parsed.segments else None
+    for reason, n in parsed.drops.items():  # counted per item: every item is kept or dropped for a reason
+        _count("reply items", f"dropped: {reason}", n)
+    _count("reply items", "kept", len(parsed.segments))
 
 
 # -- timestamps ------------------------------------------------------------------------------------------------
