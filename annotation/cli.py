@@ -4,7 +4,7 @@ Imports stay light (typer, rich): the launcher and the Argilla client load when 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -31,6 +31,9 @@ def serve(
         None, "--database-url", envvar="VECS_ARGILLA_DATABASE_URL",
         help="Argilla's database (default: SQLite $VECS_HOME/argilla/argilla.db), e.g. postgresql://user@host/db."),
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds to wait for the server to answer."),
+    public_host: List[str] = typer.Option([], "--public-host",
+                                          help="A name annotators use to reach this host (e.g. behind a TLS proxy); "
+                                               "requests naming any other host are refused. Repeatable."),
 ) -> None:
     """Start a local Argilla (no Elasticsearch: searches run in SQL) in the background; print its URL and key."""
     from dataset_builder.foundation.config import get_settings
@@ -46,7 +49,7 @@ def serve(
         return
     try:
         info = launcher.serve(settings.home, host=host, port=port, database_url=database_url, timeout=timeout,
-                              on_progress=lambda msg: _err.print(msg))
+                              on_progress=lambda msg: _err.print(msg), public_hosts=public_host)
     except launcher.LaunchError as exc:
         _err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1)
@@ -60,8 +63,11 @@ def serve(
     _out.print(f"owner: {info.username}  password: {info.password}  (also in {info.credentials_path}, mode 0600)")
     _out.print(f"export ARGILLA_API_URL={info.url} ARGILLA_API_KEY={info.api_key}")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        _err.print(f"note: bound to {host}; annotators on other machines fetch clips from this host's port "
-                   f"{port + 1}: push with --audio-base-url http://<this-host>:{port + 1}/")
+        hosts = ", ".join(launcher.allowed_hosts(host, public_host))
+        _err.print(f"note: bound to {host}: put Argilla and the clip server (port {port + 1}) behind a TLS reverse "
+                   f"proxy — passwords, API keys and recordings travel in clear over plain HTTP. They answer only "
+                   f"requests naming {hosts} (add names with --public-host); push with "
+                   f"--audio-base-url https://<public name>/… or http://<this-host>:{port + 1}/")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ record's fields in its database and sends them with every search page.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,15 @@ class Clip:
 
 def make_clip(home: Path, audio_path: Path, video_id: str, record_id: str, abs_start: float, abs_end: float,
               video_duration: float) -> Clip:
-    """Cut [start − 1 s, end + 1 s] from the full-length audio (once; reused while the file exists)."""
+    """Cut [start − 1 s, end + 1 s] from the full-length audio (once; reused while the file exists).
+
+    The file is named for its span as well as its record: when a segment's boundaries change, the clip is
+    cut again under a new URL (no browser plays the old one from its cache), and the old clip stays for any
+    record that was answered on it."""
     c0 = max(0.0, abs_start - CONTEXT_S)
     c1 = min(video_duration, abs_end + CONTEXT_S)
-    relpath = f"{video_id}/{record_id}.ogg"
+    span = hashlib.sha1(f"{c0:.3f}-{c1:.3f}".encode()).hexdigest()[:8]
+    relpath = f"{video_id}/{record_id}-{span}.ogg"
     path = home / CLIP_DIR / relpath
     if not path.exists():
         samples = load_audio(audio_path, start=c0, end=c1)

@@ -84,18 +84,23 @@ def pull(
 
 def simulate_review(
     corpus: str = typer.Option(..., "--corpus", help="A synthetic corpus folder (its truth.jsonl)."),
-    dataset: str = typer.Option("vecs-verify", "--dataset"),
-    workspace: str = typer.Option("vecs", "--workspace"),
+    dataset: str = typer.Option("vecs-demo", "--dataset", help="The demo's dataset (never a production one)."),
+    workspace: str = typer.Option("vecs-demo", "--workspace", help="The demo's workspace (never a production one)."),
 ) -> None:
     """SIMULATED annotator for the offline demo: accepts or corrects suggestions against the synthetic
-    corpus' ground truth, through the REST endpoint the Argilla UI uses. Not for real data."""
+    corpus' ground truth, through the REST endpoint the Argilla UI uses. Not for real data: it refuses the
+    production dataset and workspace names, and any dataset with videos that are not in the corpus."""
     from pathlib import Path
 
     from dataset_builder.foundation.config import get_settings
 
     from .client import AnnotationError, connect
-    from .reviewer import load_truth, review, reviewer_key
+    from .reviewer import check_not_production, load_truth, review, reviewer_key
 
+    try:
+        check_not_production(dataset, workspace)
+    except AnnotationError as exc:
+        _fail(exc)
     truth_file = Path(corpus) / "truth.jsonl"
     if not truth_file.exists():
         _fail(AnnotationError(f"{truth_file}: no such file (the simulated reviewer needs a synthetic corpus)"))

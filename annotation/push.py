@@ -1,8 +1,9 @@
 """``vecs argilla push``: pre-labeled segments → Argilla records, one per segment that survives the guillotine.
 
 Record ids are stable (video, chunk, start), so a re-push updates instead of duplicating; a record that
-someone has already answered is never touched; the store remembers each pushed batch, so an interrupted
-push resumes where it stopped.
+someone has already answered is never touched — checked for each batch just before it is sent, so an answer
+given while a long push runs is not overwritten either; the store remembers each pushed batch, so an
+interrupted push resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -58,15 +59,30 @@ class _Item:
 
 
 def get_or_create_dataset(client: rg.Argilla, name: str, ws: rg.Workspace, min_submitted: int) -> rg.Dataset:
+    """The dataset, created (and published) if missing. Creating takes several requests — the draft, then its
+    fields, questions and metadata, then publishing — so a push killed in between leaves an unpublished draft
+    with part of its settings; it can hold no records, and is created again whole."""
     ds = client.datasets(name=name, workspace=ws)
+    # The client keeps the server's status only on its model (its own rollback of a failed create reads it).
+    if ds is not None and getattr(getattr(ds, "_model", None), "status", "ready") != "ready":
+        ds.delete()
+        ds = None
     if ds is None:
         ds = rg.Dataset(name=name, workspace=ws, settings=dataset_settings(min_submitted), client=client).create()
     return ds
 
 
-def answered_ids(ds: rg.Dataset) -> set[str]:
-    """Ids of records that have any response (submitted, draft or discarded)."""
-    query = rg.Query(filter=rg.Filter(("response.status", "in", ["submitted", "draft", "discarded"])))
+ANSWERED = ["submitted", "draft", "discarded"]
+
+
+def answered_ids(ds: rg.Dataset, among: list[str] | None = None) -> set[str]:
+    """Ids of records that have any response (submitted, draft or discarded), of ``among`` only if given."""
+    conditions = [("response.status", "in", ANSWERED)]
+    if among is not None:
+        if not among:
+            return set()
+        conditions.append(("id", "in", list(among)))
+    query = rg.Query(filter=rg.Filter(conditions))
     return {str(r.id) for r in ds.records(query=query, batch_size=500)}
 
 
@@ -161,18 +177,27 @@ def push(
     report = PushReport()
     covered: list[int] = []
     main = double = None
-    answered: set[str] | None = None
 
-    def send(batch: list[_Item]) -> list[_Item]:
+    def send(batch: list[_Item]) -> tuple[list[_Item], int]:
+        # Who answered what is read for this batch, just before it is sent: an answer given while a long
+        # push runs (or to a record an interrupted push sent without recording it) is left alone.
+        rids = [it.rid for it in batch]
+        taken = answered_ids(main, rids) | (answered_ids(double, rids) if double is not None else set())
+        if taken:
+            batch = [it for it in batch if it.rid not in taken]
+        if not batch:
+            return batch, len(taken)
         main.records.log([it.record for it in batch], batch_size=len(batch))
         doubles = [it for it in batch if it.double]
         if double is not None and doubles:
             double.records.log([rg.Record(id=it.rid, fields=it.record.fields, metadata=it.record.metadata,
                                           suggestions=list(it.record.suggestions)) for it in doubles],
                                batch_size=len(doubles))
-        return batch
+        return batch, len(taken)
 
-    def done(batch: list[_Item]) -> None:
+    def done(sent: tuple[list[_Item], int]) -> None:
+        batch, skipped = sent
+        report.skipped_answered += skipped
         with session_scope(settings) as s:  # the batch is in Argilla: remember it (a re-run resumes after it)
             for it in batch:
                 seg = s.get(Segment, it.segment_id)
@@ -203,12 +228,6 @@ def push(
             if main is None:
                 main = get_or_create_dataset(client, dataset, ws, min_submitted)
                 double = get_or_create_dataset(client, f"{dataset}-double", ws, 2) if double_check > 0 else None
-            if item.update:
-                if answered is None:  # only a re-push of changed content needs to know who answered what
-                    answered = answered_ids(main) | (answered_ids(double) if double is not None else set())
-                if item.rid in answered:
-                    report.skipped_answered += 1
-                    continue
             batch.append(item)
             if len(batch) >= batch_size:
                 flush()

@@ -4,7 +4,9 @@ It signs in as its own Argilla user (``simulated-reviewer``, role annotator), re
 suggestions the way the UI does, and submits through the endpoint the UI posts to
 (``POST /api/v1/records/{id}/responses``). It knows the synthetic corpus' ground truth (``truth.jsonl``): a suggestion
 that matches the truth is accepted as is, one that does not is corrected to the truth (text, translation and the
-boundaries), and a record over no true utterance is discarded as ``no_speech``. Real data needs real people.
+boundaries), and a record over no true utterance is discarded as ``no_speech``. Real data needs real people: it
+refuses the production dataset and workspace names (those ``vecs argilla push`` and ``pull`` use by default) and
+any dataset holding a record of a video its synthetic corpus does not have, before it answers anything.
 """
 from __future__ import annotations
 
@@ -17,6 +19,21 @@ from dataset_builder.foundation.text import clean_text
 from .client import AnnotationError
 
 REVIEWER = "simulated-reviewer"
+#: Where the demo's records go: never the names real annotators work in.
+DEMO_DATASET = "vecs-demo"
+DEMO_WORKSPACE = "vecs-demo"
+#: The names ``vecs argilla push`` / ``pull`` use by default: real annotators' work.
+PRODUCTION_DATASETS = ("vecs-verify", "vecs-verify-double")
+PRODUCTION_WORKSPACES = ("vecs",)
+
+
+def check_not_production(dataset: str, workspace_name: str) -> None:
+    """The simulated reviewer answers as if it were a person: never where people's answers are expected."""
+    if dataset in PRODUCTION_DATASETS or workspace_name in PRODUCTION_WORKSPACES:
+        raise AnnotationError(
+            f"the simulated reviewer refuses the production dataset/workspace ({dataset!r} in {workspace_name!r}): "
+            f"its answers would pass for human ones; push the demo to --dataset {DEMO_DATASET} "
+            f"--workspace {DEMO_WORKSPACE}")
 
 
 @dataclass
@@ -49,7 +66,7 @@ def match(utterances: list[dict], start: float, end: float, min_overlap: float =
 
 def reviewer_key(client, home: Path, workspace_name: str) -> str:
     """The simulated reviewer's API key: created once (as an annotator of ``workspace_name``), kept owner-only."""
-    from dataset_builder.foundation.atomic import write_text_atomic
+    from dataset_builder.foundation.atomic import private_dir, write_text_atomic
 
     from .team import add_user
 
@@ -57,18 +74,37 @@ def reviewer_key(client, home: Path, workspace_name: str) -> str:
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))["api_key"]
     user = add_user(client, REVIEWER, "annotator", workspace_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps({"username": user.username, "api_key": user.api_key}) + "\n")
-    path.chmod(0o600)
+    private_dir(path.parent)  # 0600 in a 0700 folder from the first byte: no moment another user can read it
+    write_text_atomic(path, json.dumps({"username": user.username, "api_key": user.api_key}) + "\n", mode=0o600)
     return user.api_key
 
 
-def review(api_url: str, api_key: str, truth: dict[str, list[dict]], *, dataset: str = "vecs-verify",
-           workspace_name: str = "vecs", progress: bool = True) -> ReviewReport:
+def _check_synthetic(http, dataset_id, pending: dict, truth: dict, dataset: str) -> None:
+    """Every record in the queue must be of a video of the synthetic corpus, or nothing is answered."""
+    offset = 0
+    while True:
+        page = http.post(f"/api/v1/me/datasets/{dataset_id}/records/search", json=pending,
+                         params={"limit": 200, "offset": offset})
+        if page.status_code >= 400:
+            raise AnnotationError(f"dataset {dataset!r}: the review queue cannot be read ({page.status_code})")
+        items = [item["record"] for item in page.json()["items"]]
+        for record in items:
+            video = (record.get("metadata") or {}).get("video_id")
+            if video not in truth:
+                raise AnnotationError(f"dataset {dataset!r} holds records of video {video!r}, which is not in the "
+                                      "synthetic corpus: the simulated reviewer answers only its own synthetic data")
+        if len(items) < 200:
+            return
+        offset += len(items)
+
+
+def review(api_url: str, api_key: str, truth: dict[str, list[dict]], *, dataset: str = DEMO_DATASET,
+           workspace_name: str = DEMO_WORKSPACE, progress: bool = True) -> ReviewReport:
     from tqdm.auto import tqdm
 
     from .client import connect
 
+    check_not_production(dataset, workspace_name)
     client = connect(api_url, api_key)  # signed in as the reviewer, not the owner
     ds = client.datasets(name=dataset, workspace=workspace_name)
     if ds is None:
@@ -78,6 +114,7 @@ def review(api_url: str, api_key: str, truth: dict[str, list[dict]], *, dataset:
     pending = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
                                     "values": ["pending"]}]}}
     questions = {q["id"]: q["name"] for q in http.get(f"/api/v1/datasets/{ds.id}/questions").json()["items"]}
+    _check_synthetic(http, ds.id, pending, truth, dataset)
     bar = tqdm(desc="simulated review", unit="record", disable=not progress)
     while True:  # the annotator's queue, as the UI reads it: answered records leave it
         page = http.post(f"/api/v1/me/datasets/{ds.id}/records/search", json=pending,

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from .foundation.config import Settings
-from .store import Channel, Chunk, ChunkStatus, Segment, Video, session_scope
+from .store import Channel, Chunk, ChunkStatus, Segment, Video, VideoStatus, session_scope
 
 #: Chunks in these states have machine labels.
 PRELABELED_STATES = (ChunkStatus.PRELABELED, ChunkStatus.PUSHED, ChunkStatus.VERIFIED)
@@ -26,6 +26,7 @@ def collect_status(session: Session, settings: Settings) -> dict:
     videos = session.execute(
         select(Video.id, Video.video_id, Video.title, Video.duration, Video.channel_id, Channel.name)
         .join(Channel, Channel.id == Video.channel_id)
+        .where(Video.status == VideoStatus.READY)  # a reservation being ingested has no audio yet
         .order_by(Channel.name, Video.id)
     ).all()
     chunk_rows = session.execute(

@@ -11,6 +11,7 @@ import os
 import socket
 import sqlite3
 import time
+import uuid
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
@@ -26,7 +27,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -77,6 +80,8 @@ class Video(Base):
     #: ``{"vi": "captions/ID.vi.vtt", ...}`` relative to ``$VECS_HOME``.
     captions: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=VideoStatus.INGESTING)
+    #: While ``ingesting``: the worker (host:pid) that reserved this id and alone writes its files.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     channel: Mapped[Channel] = relationship(back_populates="videos")
     chunks: Mapped[list["Chunk"]] = relationship(
@@ -111,6 +116,9 @@ class Chunk(Base):
     status: Mapped[str] = mapped_column(String(20), default=ChunkStatus.PENDING, index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: Drawn afresh by each claim: a worker writes the chunk only while the token is still its own, so a
+    #: worker whose claim was taken over cannot overwrite what the new holder (or a person) did since.
+    claim_token: Mapped[str | None] = mapped_column(String(40))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     engine: Mapped[str | None] = mapped_column(String(100))
@@ -183,6 +191,8 @@ class KeyState(Base):
     day: Mapped[str | None] = mapped_column(String(10))
     day_count: Mapped[int] = mapped_column(Integer, default=0)
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When (the pool's clock) the slot was retired: a later run tries it once more before trusting it.
+    retired_at: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -267,12 +277,28 @@ def get_engine(settings: Settings | None = None) -> Engine:
     for attempt in range(5):  # two processes creating a fresh store race on CREATE TABLE
         try:
             Base.metadata.create_all(engine)
+            _add_missing_columns(engine)
             break
         except OperationalError as exc:
-            if "already exists" not in str(exc) or attempt == 4:
+            if ("already exists" not in str(exc) and "duplicate column" not in str(exc)) or attempt == 4:
                 raise
     _ENGINES[url] = engine
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a store was created (all nullable) are added to it, so older stores stay usable."""
+    insp = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        if not insp.has_table(table.name):
+            continue
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            ddl = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}'))
 
 
 def dispose_engines() -> None:
@@ -326,7 +352,8 @@ def claim_chunks(
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's rows. SQLite:
     the transaction began with ``BEGIN IMMEDIATE`` so the select-then-update runs alone. A claim older
-    than ``stale_after`` (a worker that died) is taken over. The caller's transaction commits the claim.
+    than ``stale_after`` (a worker that died without renewing it) is taken over. Each claim draws a fresh
+    ``claim_token``: writes meant for the claim must match it. The caller's transaction commits the claim.
     """
     worker = worker or worker_id()
     cond = Chunk.status == from_status
@@ -342,7 +369,17 @@ def claim_chunks(
     session.execute(
         update(Chunk)
         .where(Chunk.id.in_(ids))
-        .values(status=to_status, claimed_by=worker, claimed_at=utcnow(), attempts=Chunk.attempts + 1)
+        .values(status=to_status, claimed_by=worker, claimed_at=utcnow(), claim_token=uuid.uuid4().hex,
+                attempts=Chunk.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     return list(session.scalars(select(Chunk).where(Chunk.id.in_(ids)).order_by(Chunk.id)))
+
+
+def renew_claims(session: Session, tokens: Sequence[str], status: str = ChunkStatus.PRELABELING) -> int:
+    """A live worker's heartbeat: its claims stay fresh, so nobody takes them over as stale."""
+    if not tokens:
+        return 0
+    result = session.execute(update(Chunk).where(Chunk.claim_token.in_(list(tokens)), Chunk.status == status)
+                             .values(claimed_at=utcnow()).execution_options(synchronize_session=False))
+    return result.rowcount or 0

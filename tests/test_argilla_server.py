@@ -171,12 +171,13 @@ def test_clip_server_ranges_and_cors(argilla_server: ArgillaServer):
     clip.parent.mkdir(parents=True, exist_ok=True)
     clip.write_bytes(data)
     url = argilla_server.audio_url + "vid%201/seg-0001.flac"
+    ui = {"Origin": argilla_server.url}  # the Argilla UI's page; no other origin may read clips
     with httpx.Client(timeout=10) as c:
-        full = c.get(url)
+        full = c.get(url, headers=ui)
         assert full.status_code == 200 and full.content == data
-        assert full.headers["access-control-allow-origin"] == "*"
+        assert full.headers["access-control-allow-origin"] == argilla_server.url
         assert full.headers["accept-ranges"] == "bytes" and full.headers["content-type"] == "audio/flac"
-        part = c.get(url, headers={"Range": "bytes=1000-1999"})
+        part = c.get(url, headers={"Range": "bytes=1000-1999", **ui})
         assert part.status_code == 206 and part.content == data[1000:2000]
         assert part.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
         assert "Content-Range" in part.headers["access-control-expose-headers"]
@@ -188,7 +189,7 @@ def test_clip_server_ranges_and_cors(argilla_server: ArgillaServer):
         assert bad.status_code == 416 and bad.headers["content-range"] == f"bytes */{len(data)}"
         head = c.head(url)
         assert head.status_code == 200 and head.headers["content-length"] == str(len(data)) and not head.content
-        pre = c.options(url, headers={"Origin": "http://127.0.0.1:6900", "Access-Control-Request-Headers": "range"})
+        pre = c.options(url, headers={**ui, "Access-Control-Request-Headers": "range"})
         assert pre.status_code == 204 and "Range" in pre.headers["access-control-allow-headers"]
         assert c.get(argilla_server.audio_url + "..%2F..%2Fargilla%2Fowner.json").status_code == 404
         assert c.get(argilla_server.audio_url + "missing.flac").status_code == 404

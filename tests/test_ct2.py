@@ -4,7 +4,6 @@ rules, and one line for every option the machine or the model cannot honour."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

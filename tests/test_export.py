@@ -155,18 +155,17 @@ def test_dry_run_lists_and_push_uploads_the_folder(settings, corpus, tmp_path, m
     assert "README.md" in dry.output and "data/prelabeled/train-*.parquet" in dry.output
     assert not out.exists()
 
-    calls = []
-    from huggingface_hub import HfApi
+    import dataset_builder.export.hub as hub
+    from fake_hub import FakeHfApi
 
+    FakeHfApi.reset()
+    monkeypatch.setattr(hub, "HfApi", FakeHfApi)
     monkeypatch.setenv("HF_TOKEN", "hf_SECRETTOKEN")
-    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw))
-                        or f"https://huggingface.co/datasets/{repo_id}")
-    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw)))
     res = runner.invoke(app, ["export", str(out), "--config", "prelabeled", "--push-to-hub", "me/vecs", "--private"])
     assert res.exit_code == 0, res.output
-    (_, repo, create_kw), (_, upload_kw) = calls
-    assert repo == "me/vecs" and create_kw["repo_type"] == "dataset" and create_kw["private"] is True
-    assert upload_kw["folder_path"] == str(out) and upload_kw["repo_type"] == "dataset"
+    repo = FakeHfApi.repos["me/vecs"]
+    assert repo.private and len(repo.commits) == 1
+    assert sorted(repo.files) == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert (out / "README.md").exists() and list((out / "data" / "prelabeled").glob("*.parquet"))
     assert "hf_SECRETTOKEN" not in res.output
 

@@ -157,3 +157,86 @@ def test_pools_sharing_a_store_see_each_others_cooldowns(settings):
     clock.t += 40
     with pytest.raises(NoKeysError):
         take(b)
+
+
+# -- retirement per (model, key), re-validation, day counts shared through the store --------------------------
+
+
+def test_a_403_on_one_model_retires_only_that_model(settings):
+    """Access to one model can be refused (403) while the key works for the others."""
+    import asyncio as aio
+
+    from fake_gemini import Fault, FakeGemini
+
+    from dataset_builder.prelabel.gemini import GeminiCaller, GeminiEngine
+    from dataset_builder.prelabel.runner import ChunkJob, Run
+
+    from dataset_builder.store import Chunk, Video, get_or_create_channel, session_scope
+
+    with session_scope(settings) as s:  # the audit trail of each request names a chunk
+        video = Video(video_id="v", channel_id=get_or_create_channel(s, "c").id, source_url="file:///v", duration=1.0)
+        s.add(video)
+        s.flush()
+        chunk = Chunk(video_id=video.id, index=0, start_sample=0, end_sample=16000, audio_path="x.flac")
+        s.add(chunk)
+        s.flush()
+        chunk_id = chunk.id
+    pool = KeyPool(KEYS[:1], TIERS, settings=settings, seed=0)
+    with FakeGemini(keys={KEYS[0]: "ok"}) as fake:
+        fake.script(Fault(403, "PERMISSION_DENIED", "Permission denied on resource project for model."),
+                    model=TIERS[0])
+        engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=5.0), settings, seed=0)
+        job = ChunkJob(chunk_id, "v", 0, settings.home / "x.flac", 0.0, 1.0, True, {})
+        reply, lease = aio.run(engine._request(job, Run(), b"fLaC", 0.0, set()))
+    assert lease.model == TIERS[1]  # the same key answered on the other model
+    from dataset_builder.store import KeyState
+
+    with session_scope(settings) as s:
+        retired = {(r.model, r.key_hash) for r in s.query(KeyState).filter(KeyState.retired)}
+    assert retired == {(TIERS[0], key_hash(KEYS[0]))}
+    assert take(pool).model == TIERS[1]
+
+
+def test_an_invalid_key_is_retired_on_every_model_and_revalidated_by_a_later_run(settings):
+    clock = Clock(time.time())
+    first = KeyPool(KEYS[:1], TIERS, settings=settings, clock=clock, seed=0)
+    first.retire(key_hash(KEYS[0]), "API key not valid (400 API_KEY_INVALID)")
+    with pytest.raises(NoKeysError):
+        take(first)
+    clock.t += 3600  # a later run: the key may have been fixed (billing restored, a typo corrected)
+    later = KeyPool(KEYS[:1], TIERS, settings=settings, clock=clock, seed=0)
+    lease = take(later)
+    later.report_ok(lease)
+    from dataset_builder.store import KeyState, session_scope
+
+    with session_scope(settings) as s:
+        row = s.get(KeyState, (lease.model, lease.key_hash))
+        assert not row.retired
+    third = KeyPool(KEYS[:1], TIERS, settings=settings, clock=clock, seed=0)
+    assert take(third).model == TIERS[0]
+
+
+def test_a_key_retired_while_a_run_goes_stays_retired_for_it(settings):
+    clock = Clock(time.time())
+    a = KeyPool(KEYS[:1], TIERS[:1], settings=settings, clock=clock, sync_interval=0.0)
+    b = KeyPool(KEYS[:1], TIERS[:1], settings=settings, clock=clock, sync_interval=0.0)
+    clock.t += 1
+    a.retire(key_hash(KEYS[0]), "revoked")
+    with pytest.raises(NoKeysError):
+        take(b)
+
+
+def test_daily_counts_are_shared_across_processes(settings):
+    """Requests made by earlier or concurrent processes count toward today's quota."""
+    clock = Clock(time.time())
+    a = KeyPool(KEYS[:1], TIERS[:1], settings=settings, clock=clock, rpd={TIERS[0]: 5}, sync_interval=0.0)
+    for _ in range(3):
+        a.report_ok(take(a))
+    b = KeyPool(KEYS[:1], TIERS[:1], settings=settings, clock=clock, rpd={TIERS[0]: 5}, sync_interval=0.0)
+    assert b.snapshot()["slots"][0]["day_count"] == 3
+    b.report_ok(take(b))
+    a.report_ok(take(a))  # a learns b's request from the store: this is the 5th today
+    c = KeyPool(KEYS[:1], TIERS[:1], settings=settings, clock=clock, rpd={TIERS[0]: 5})
+    assert c.snapshot()["slots"][0]["day_count"] == 5
+    lease, wait = c._pick(clock())
+    assert lease is None and wait > 0  # the daily quota is spent until Pacific midnight

@@ -229,3 +229,76 @@ def test_crash_mid_run_redoes_only_unfinished_chunks(settings, chunks):
     for cid, segs in chunks.values():
         assert len(stored[cid]) == len(segs), "a chunk was labeled twice or lost"
     assert "KILLED" not in again.stderr
+
+
+def _hostile(segs: list[dict], kind: str) -> Response:
+    good = make_segments_response(segs)
+    if kind == "huge_timestamp":
+        return Response(good.replace('"start": "', '"start": "' + "9" * 400 + ":", 1))
+    if kind == "wrong_type":
+        return Response(make_segments_response(segs).replace('"text": "', '"text": {"vi": "', 1).replace(
+            '", "translation"', '"}, "translation"', 1))
+    if kind == "huge_int":
+        return Response(good.replace('"start": "00:00.500"', '"start": ' + "9" * 400, 1).replace(
+            '"start": "', '"start": ' + "9" * 400 + ', "x": "', 1))
+    if kind == "deep":
+        return Response("[" * 60000 + "]" * 60000)
+    return Response("<html><body>502 Bad Gateway</body></html> {" + good[:40])  # junk, finishReason STOP
+
+
+def test_hostile_replies_never_lose_utterances(settings, chunks):
+    """A stand-in that answers half of the requests with hostile replies (a 400-digit timestamp, fields of the
+    wrong type, 60k-deep nesting, non-JSON junk): no chunk is marked done with utterances missing, nothing
+    crashes the run, and a clean ``--retry-failed`` run brings every utterance in."""
+    import random
+
+    truth = {sha: segs for sha, (_, segs) in chunks.items()}
+    rng = random.Random(7)
+    kinds = ["huge_timestamp", "wrong_type", "huge_int", "deep", "junk"]
+    served: list[str] = []
+
+    def responder(req):
+        segs = truth.get(req.audio_sha256)
+        if segs is None:  # a continuation: not used here
+            return "[]"
+        if rng.random() < 0.5:
+            kind = rng.choice(kinds)
+            served.append(kind)
+            return _hostile(segs, kind)
+        return make_segments_response(segs)
+
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=responder) as fake:
+        first = _run(settings, fake, concurrency=3)
+    assert served, "the stand-in served no hostile reply"
+    stored = _stored(settings)
+    with session_scope(settings) as s:
+        status = dict(s.execute(select(Chunk.id, Chunk.status)).all())
+    for cid, segs in chunks.values():
+        if status[cid] == ChunkStatus.PRELABELED:  # done means whole
+            assert [(a, b, t) for a, b, t in stored.get(cid, [])] == [(x["start"], x["end"], x["text"]) for x in segs]
+        else:
+            assert status[cid] == ChunkStatus.FAILED
+    assert first.done + first.failed == 5 and sum(first.failure_reasons.values()) == first.failed
+    _assert_all_valid(settings)
+
+    from dataset_builder.prelabel.runner import retry_failed
+
+    retry_failed(settings)
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=_responder(chunks)) as fake:
+        second = _run(settings, fake)
+    assert second.failed == 0 and first.done + second.done == 5
+    stored = _stored(settings)
+    assert sum(len(v) for v in stored.values()) == sum(len(segs) for _, segs in chunks.values())
+
+
+def test_when_every_key_is_retired_the_run_stops_and_no_chunk_fails(settings, chunks):
+    """No usable key is the run's problem, not the chunks': they stay in the queue for a run with good keys."""
+    with FakeGemini(keys={k: "invalid" for k in KEYS}, responder=_responder(chunks)) as fake:
+        run = _run(settings, fake, concurrency=2)
+        env = {"GEMINI_API_KEYS": ",".join(KEYS), "VECS_GEMINI_BASE_URL": fake.url}
+        proc = run_vecs("prelabel", "--no-progress", "--no-refine", env=env)
+    assert run.failed == 0 and run.done == 0 and "retired" in (run.stopped or "")
+    with session_scope(settings) as s:
+        assert s.scalar(select(func.count()).where(Chunk.status == ChunkStatus.PENDING)) == 5
+    assert proc.returncode == 2 and "retired" in proc.stderr and "Traceback" not in proc.stderr
+    assert not any(k in proc.stderr for k in KEYS)

@@ -111,3 +111,43 @@ def test_long_natural_transcript_is_not_a_loop():
         text = make_sentence(rng)[0]
         items.append({"start": i * 5, "end": i * 5 + 4, "text": text, "translation": text})
     assert parse_response(json.dumps(items, ensure_ascii=False), 305.0).loop is None
+
+
+# -- hostile replies: never an exception, always a counted reason -----------------------------------------
+
+
+def test_huge_numbers_are_bad_timestamps_not_crashes():
+    huge = int("9" * 400)
+    for value in (huge, float("inf"), "9" * 400, "9" * 400 + ":00", "1:" + "9" * 30 + ".5", 1e300):
+        with pytest.raises(ValueError):
+            parse_timestamp(value)
+    items = [dict(SEGS[0], start=huge), dict(SEGS[1])]
+    parsed = parse_response(json.dumps(items), 305.0)
+    assert [s.text for s in parsed.segments] == ["với team nha"]
+    assert parsed.drops == {"bad_timestamp": 1} and parsed.lossy == 1
+
+
+def test_wrong_types_are_dropped_and_count_as_lost():
+    items = [dict(SEGS[0], text={"vi": "mình"}), dict(SEGS[1], translation=["với nhóm"]), dict(SEGS[0], start=[1])]
+    parsed = parse_response(json.dumps(items), 305.0)
+    assert parsed.segments == [] and parsed.lossy == 3
+    assert parsed.drops == {"wrong_type": 2, "bad_timestamp": 1}
+    assert all("{" not in s.text for s in parse_response(json.dumps([dict(SEGS[0], text=7)]), 305.0).segments)
+
+
+@pytest.mark.parametrize("text", ["[" * 60000 + "]" * 60000, '{"segments": ' * 60000, "{" * 60000])
+def test_deep_nesting_is_unusable_not_a_crash(text):
+    parsed = parse_response(text, 305.0, finish_reason="STOP")
+    assert parsed.segments == [] and parsed.unusable
+
+
+@pytest.mark.parametrize("junk", ["<html><body>502 Bad Gateway</body></html> {oops", '[{"start": "00:01", oh no',
+                                  "{" + "x" * 500])
+def test_broken_json_that_stopped_is_unusable_not_truncated(junk):
+    parsed = parse_response(junk, 305.0, finish_reason="STOP")
+    assert parsed.unusable and not parsed.truncated
+
+
+def test_a_reply_stopped_by_safety_is_unusable_even_when_it_parses():
+    assert parse_response("[]", 305.0, finish_reason="SAFETY").unusable
+    assert not parse_response("[]", 305.0, finish_reason="STOP").unusable

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -205,9 +206,13 @@ def serve(args: list[str]) -> None:
         outcome = asyncio.run(ensure_owner(Path(credentials)))
         print(f"vecs: owner account {outcome}", flush=True)
     import uvicorn
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-    from argilla_server import app  # noqa: F401 - already imported by the search engine module
+    from argilla_server import app  # already imported by the search engine module
 
+    hosts = [h for h in os.environ.get("VECS_ALLOWED_HOSTS", "").split(",") if h]
+    if hosts:  # requests naming another host (DNS rebinding) get 400 before any route sees them
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     log.info("starting on %s:%s", host, port)
     uvicorn.run("argilla_server:app", host=host, port=port, access_log=True, log_level="info")
 

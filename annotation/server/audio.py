@@ -1,8 +1,11 @@
 """A tiny static file server for annotation clips: CORS for the Argilla UI, HTTP Range for seeking.
 
-``python -m annotation.server.audio --dir DIR --port P [--host 127.0.0.1]``. Browsers seek ``<audio>``
-with ``Range: bytes=…`` requests and refuse to seek when the server ignores them (Python's http.server
-does); this one answers 206 with ``Content-Range``. Directory listings are off. Standard library only.
+``python -m annotation.server.audio --dir DIR --port P [--host 127.0.0.1] [--allowed-host NAME]…
+[--allow-origin ORIGIN]…``. Browsers seek ``<audio>`` with ``Range: bytes=…`` requests and refuse to seek when
+the server ignores them (Python's http.server does); this one answers 206 with ``Content-Range``. Directory
+listings are off. Only requests naming an allowed host are served (a page on a name of its own that resolves
+here — DNS rebinding — gets 421), and cross-origin reads are allowed to the Argilla origins given, never ``*``.
+Standard library only.
 """
 from __future__ import annotations
 
@@ -50,15 +53,37 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
     return (start, end)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without its port (``[::1]:80`` → ``::1``)."""
+    header = (header or "").strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
 class ClipHandler(BaseHTTPRequestHandler):
     server_version = "vecs-clips/1.0"
     protocol_version = "HTTP/1.1"
     root: Path = Path(".")
+    allowed_hosts: frozenset = frozenset(LOOPBACK)
+    allowed_origins: frozenset = frozenset()
 
     def _cors(self) -> None:
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Headers", "Range")
-        self.send_header("Access-Control-Expose-Headers", "Accept-Ranges, Content-Length, Content-Range")
+        origin = self.headers.get("Origin")
+        if origin and origin in self.allowed_origins:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Access-Control-Allow-Headers", "Range")
+            self.send_header("Access-Control-Expose-Headers", "Accept-Ranges, Content-Length, Content-Range")
+        self.send_header("Vary", "Origin")
+
+    def _host_ok(self) -> bool:
+        if host_name(self.headers.get("Host", "")) in self.allowed_hosts:
+            return True
+        self._empty(HTTPStatus.MISDIRECTED_REQUEST)
+        return False
 
     def _resolve(self) -> Path | None:
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
@@ -78,14 +103,17 @@ class ClipHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_OPTIONS(self) -> None:  # noqa: N802 - CORS pre-flight (a Range header makes one)
-        self._empty(HTTPStatus.NO_CONTENT, {"Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-                                            "Access-Control-Max-Age": "86400"})
+        if self._host_ok():
+            self._empty(HTTPStatus.NO_CONTENT, {"Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+                                                "Access-Control-Max-Age": "86400"})
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self._serve(body=False)
+        if self._host_ok():
+            self._serve(body=False)
 
     def do_GET(self) -> None:  # noqa: N802
-        self._serve(body=True)
+        if self._host_ok():
+            self._serve(body=True)
 
     def _serve(self, body: bool) -> None:
         target = self._resolve()
@@ -132,8 +160,14 @@ class ClipHandler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} - {fmt % args}\n")
 
 
-def make_server(root: Path, host: str, port: int) -> ThreadingHTTPServer:
-    handler = type("Handler", (ClipHandler,), {"root": Path(root).resolve()})
+def make_server(root: Path, host: str, port: int, allowed_hosts=None, allowed_origins=()) -> ThreadingHTTPServer:
+    """``allowed_hosts``: the names requests may use (default: loopback and ``host``); ``allowed_origins``:
+    the pages (the Argilla UI) allowed to read clips cross-origin."""
+    hosts = {h.lower() for h in (allowed_hosts or ())} | set(LOOPBACK)
+    if host not in ("0.0.0.0", "", "::"):
+        hosts.add(host.lower())
+    handler = type("Handler", (ClipHandler,), {"root": Path(root).resolve(), "allowed_hosts": frozenset(hosts),
+                                               "allowed_origins": frozenset(allowed_origins or ())})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
@@ -144,10 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dir", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--allowed-host", action="append", default=[], help="A name requests may use (repeatable).")
+    ap.add_argument("--allow-origin", action="append", default=[], help="An origin allowed to read clips (repeatable).")
     a = ap.parse_args(argv)
     root = Path(a.dir)
     root.mkdir(parents=True, exist_ok=True)
-    server = make_server(root, a.host, a.port)
+    server = make_server(root, a.host, a.port, a.allowed_host, a.allow_origin)
     print(f"serving {root} on http://{a.host}:{a.port}/", flush=True)
     try:
         server.serve_forever()

@@ -3,18 +3,25 @@
 Four processes, each in its own session (``setsid``) so the command returns and a terminal hang-up does not
 reach them, each with its pid in ``server.json``:
 
-* ``redis-server`` (Debian's) on a free 127.0.0.1 port, no persistence — argilla's background jobs;
+* ``redis-server`` (Debian's) on a unix socket in a 0700 folder, no TCP port, no persistence — argilla's
+  background jobs (an rq queue anyone can reach runs their code: nobody but the owner reaches this one);
 * the rq worker: ``python -m annotation.server worker`` (argilla_server's ``worker``);
 * the server: ``python -m annotation.server serve`` — migrates the database, makes sure the owner account
   exists, runs uvicorn with ``ARGILLA_SEARCH_ENGINE=vecs-sql`` (``annotation/server/search_engine.py``);
 * the clip server (``annotation/server/audio.py``) for ``$VECS_HOME/argilla_audio/`` on port + 1.
 
 All run with the server venv's python (``.argilla-venv``, see ``scripts/setup.sh``); ``PYTHONPATH`` holds a
-folder with a single link to the ``annotation`` package, so nothing else of the main venv leaks in.
+folder with a single link to the ``annotation`` package, so nothing else of the main venv leaks in. Their
+environment is built from a short allowlist (no Gemini keys, Hub token or database URL of ours) and they run
+with umask 077, so what they create (Argilla's database holds API keys) is readable by the owner only.
 
-The server home holds ``argilla.db`` (SQLite, unless ``--database-url``), ``logs/``, ``redis/``, ``tmp/``
+The server home (0700) holds ``argilla.db`` (SQLite, unless ``--database-url``), ``logs/``, ``redis/``, ``tmp/``
 (``TMPDIR``: every ``import argilla_server`` copies the 14 MB UI there; emptied on start and stop),
 ``owner.json`` (0600: the owner's password and API key) and ``server.json`` (URLs and pids — no secrets).
+
+Both servers answer only requests naming one of their allowed hosts (a DNS-rebinding page cannot reach them
+through a name of its own) and allow cross-origin reads from the Argilla origins only (no ``CORS *``). Bound
+beyond localhost they need TLS in front (a reverse proxy): see the README.
 
 Standard library only, so the launcher also runs from tests and benchmarks.
 """
@@ -29,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,13 +44,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from dataset_builder.foundation.atomic import pid_alive
+from dataset_builder.foundation.atomic import pid_alive, private_dir
+from dataset_builder.foundation.secrets import child_env as scrubbed_env
 
 OWNER_USERNAME = "vecs-owner"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../annotation
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_VENV = REPO_ROOT / ".argilla-venv"
 STATUS_PATH = "/api/v1/status"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: What the servers' environment may take from ours (everything else — keys, tokens, URLs with passwords — stays).
+PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "SHELL", "HF_HUB_OFFLINE",
+              "HF_DATASETS_OFFLINE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+#: The longest unix socket path the kernel takes is 107 bytes; longer homes get a short private folder in /tmp.
+SOCKET_PATH_MAX = 100
 
 
 class LaunchError(RuntimeError):
@@ -205,6 +220,49 @@ def _write_state(home: Path, state: dict) -> None:
     os.replace(tmp, home / "server.json")
 
 
+def allowed_hosts(host: str, public_hosts=()) -> list[str]:
+    """The names the servers answer to: loopback, the address they are bound to, and — bound beyond
+    localhost — this machine's names and addresses, plus any ``--public-host`` (the name behind a proxy)."""
+    names = list(LOOPBACK)
+    if host not in ("0.0.0.0", "", "::"):
+        names.append(host)
+    if host not in LOOPBACK:
+        fqdn = socket.getfqdn()
+        names += [socket.gethostname(), fqdn]
+        try:
+            names += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)]
+        except OSError:
+            pass
+    names += [h.strip() for h in public_hosts if h and h.strip()]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def allowed_origins(hosts: list[str], port: int) -> list[str]:
+    """Origins of the Argilla UI (directly, or behind a TLS proxy): the only ones allowed cross-origin reads."""
+    out = []
+    for h in hosts:
+        name = f"[{h}]" if ":" in h else h
+        out += [f"http://{name}:{port}", f"https://{name}", f"https://{name}:{port}"]
+    return out
+
+
+def _tighten(home: Path) -> None:
+    """Files an older version (or another umask) left readable by others: owner-only now."""
+    for path in [*home.glob("argilla.db*"), *(home / "logs").glob("*"), home / "owner.json", home / "server.json"]:
+        try:
+            if path.is_file() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            pass
+
+
+def _redis_socket(home: Path) -> Path:
+    sock = home / "redis" / "redis.sock"
+    if len(os.fsencode(sock)) <= SOCKET_PATH_MAX:
+        return sock
+    return Path(tempfile.mkdtemp(prefix="vecs-redis-")) / "redis.sock"  # mkdtemp: 0700
+
+
 def _credentials(home: Path) -> dict:
     """The owner's username, password and API key, and the key that signs UI sessions (so logins survive
     a restart; argilla draws a new one per process otherwise) — in ``owner.json``, mode 0600."""
@@ -254,16 +312,19 @@ def status(vecs_home: Path) -> Optional[dict]:
 
 def _spawn(name: str, cmd: list[str], env: dict, home: Path, cwd: Path) -> subprocess.Popen:
     log = home / "logs" / f"{name}.log"
-    with open(log, "ab") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # owner-only from the first byte
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "ab") as out:
         out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
         out.flush()
         return subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(cwd),
-            start_new_session=True, close_fds=True,
+            start_new_session=True, close_fds=True, umask=0o077,
         )
 
 
-def _child_env(home: Path, vecs_home: Path, db_url: str, redis_port: int, session_secret: str) -> dict:
+def _child_env(home: Path, vecs_home: Path, db_url: str, redis_url: str, session_secret: str,
+               hosts: list[str], origins: list[str]) -> dict:
     pypath = home / "pythonpath"
     pypath.mkdir(exist_ok=True)
     link = pypath / "annotation"
@@ -271,8 +332,7 @@ def _child_env(home: Path, vecs_home: Path, db_url: str, redis_port: int, sessio
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(PACKAGE_DIR, target_is_directory=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ARGILLA_", "PYTHON", "VIRTUAL_ENV")) and k not in ("TMPDIR",)}
+    env = scrubbed_env(base={k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("LC_")})
     env.update({
         "PYTHONPATH": str(pypath),
         "PYTHONUNBUFFERED": "1",
@@ -281,9 +341,11 @@ def _child_env(home: Path, vecs_home: Path, db_url: str, redis_port: int, sessio
         "VECS_HOME": str(vecs_home),
         "ARGILLA_HOME_PATH": str(home),
         "ARGILLA_DATABASE_URL": db_url,
-        "ARGILLA_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "ARGILLA_REDIS_URL": redis_url,
         "ARGILLA_SEARCH_ENGINE": "vecs-sql",
         "ARGILLA_AUTH_SECRET_KEY": session_secret,
+        "ARGILLA_CORS_ORIGINS": json.dumps(origins),  # argilla-server's default is "*" with credentials
+        "VECS_ALLOWED_HOSTS": ",".join(hosts),
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "DO_NOT_TRACK": "1",
         "COLUMNS": "160",  # the worker logs through rich: wide lines, not 80-column wraps
@@ -295,7 +357,7 @@ def _clean_tmp(home: Path) -> None:
     tmp = home / "tmp"
     if tmp.exists():
         shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True, exist_ok=True)
+    private_dir(tmp)
 
 
 def serve(
@@ -306,14 +368,15 @@ def serve(
     timeout: float = 180.0,
     worker: bool = True,
     on_progress: Optional[Callable[[str], None]] = None,
+    public_hosts: tuple[str, ...] | list[str] = (),
 ) -> ServerInfo:
     """Start everything (or find it running) and return where it answers."""
     t0 = time.monotonic()
     vecs_home = Path(vecs_home).resolve()
-    home = server_home(vecs_home)
-    home.mkdir(parents=True, exist_ok=True)
+    home = private_dir(server_home(vecs_home))
     for sub in ("logs", "redis"):
-        (home / sub).mkdir(exist_ok=True)
+        private_dir(home / sub)
+    _tighten(home)
     clips = audio_dir(vecs_home)
     clips.mkdir(parents=True, exist_ok=True)
     say = on_progress or (lambda msg: None)
@@ -337,9 +400,12 @@ def serve(
 
     creds = _credentials(home)
     db_url = argilla_database_url(database_url, home)
-    redis_port = free_port()
+    sock = _redis_socket(home)
+    sock.unlink(missing_ok=True)
     _clean_tmp(home)
-    env = _child_env(home, vecs_home, db_url, redis_port, creds["session_secret"])
+    hosts = allowed_hosts(host, public_hosts)
+    origins = allowed_origins(hosts, port)
+    env = _child_env(home, vecs_home, db_url, f"unix://{sock}?db=0", creds["session_secret"], hosts, origins)
     url, audio_url = _url(host, port), _url(host, audio_port) + "/"
 
     procs: dict[str, subprocess.Popen] = {}
@@ -351,12 +417,14 @@ def serve(
     }
     try:
         procs["redis"] = _spawn("redis", [
-            redis_exe, "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(home / "redis"),
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
-            "--loglevel", "warning",
+            redis_exe, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+            "--dir", str(home / "redis"), "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--protected-mode", "yes", "--loglevel", "warning",
         ], env, home, home)
         procs["audio"] = _spawn("audio", [str(py), "-m", "annotation.server.audio", "--dir", str(clips),
-                                          "--host", host, "--port", str(audio_port)], env, home, home)
+                                          "--host", host, "--port", str(audio_port),
+                                          *[a for h in hosts for a in ("--allowed-host", h)],
+                                          *[a for o in origins for a in ("--allow-origin", o)]], env, home, home)
         procs["server"] = _spawn("server", [str(py), "-m", "annotation.server", "serve", "--host", host,
                                             "--port", str(port), "--credentials", str(home / "owner.json")],
                                  env, home, home)
@@ -365,7 +433,7 @@ def serve(
                                      env, home, home)
         _write_state(home, {
             "url": url, "audio_url": audio_url, "host": host, "port": port, "audio_port": audio_port,
-            "redis_port": redis_port, "database_url": redact_url(db_url),
+            "redis_socket": str(sock), "allowed_hosts": hosts, "database_url": redact_url(db_url),
             "pids": {k: p.pid for k, p in procs.items()}, "markers": {k: markers[k] for k in procs},
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "search_engine": "vecs-sql",
         })
@@ -439,6 +507,10 @@ def stop(vecs_home: Path, timeout: float = 15.0) -> bool:
         _write_state(home, state)
     if (home / "tmp").exists():
         shutil.rmtree(home / "tmp", ignore_errors=True)
+    sock = Path(state.get("redis_socket") or home / "redis" / "redis.sock")
+    sock.unlink(missing_ok=True)
+    if sock.parent.name.startswith("vecs-redis-") and sock.parent != home / "redis":
+        shutil.rmtree(sock.parent, ignore_errors=True)
     return bool(live)
 
 

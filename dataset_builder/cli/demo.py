@@ -108,14 +108,15 @@ def run_demo(out: Path, opts: DemoOptions, console: Console) -> dict:
         info = launcher.serve(home, port=port)  # finds it running on a re-run
         env["ARGILLA_API_URL"], env["ARGILLA_API_KEY"] = info.url, info.api_key
         where["argilla"] = info.url
-        _vecs("argilla", "push", "--workspace", "vecs", "--create-workspace", "--double-check", "0.05",
-              "--audio-base-url", info.audio_url, env=env)
+        # The demo's own dataset and workspace: the simulated reviewer refuses the production ones.
+        _vecs("argilla", "push", "--dataset", "vecs-demo", "--workspace", "vecs-demo", "--create-workspace",
+              "--double-check", "0.05", "--audio-base-url", info.audio_url, env=env)
 
     def review() -> None:
         console.print("  [yellow]SIMULATED annotator[/yellow]: corrects suggestions to the synthetic ground truth "
                       "through Argilla's REST API (real data needs people)")
         _vecs("argilla", "simulate-review", "--corpus", str(corpus), env=env)
-        _vecs("argilla", "pull", env=env)
+        _vecs("argilla", "pull", "--dataset", "vecs-demo", "--workspace", "vecs-demo", env=env)
 
     def export_() -> None:
         store = max(p.stat().st_mtime for p in home.glob("factory.db*"))  # SQLite writes land in -wal first

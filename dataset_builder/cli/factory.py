@@ -46,9 +46,14 @@ def ingest(
 ) -> None:
     """Download, normalize to 16 kHz mono FLAC, verify and cut exact 300 s + 5 s chunks."""
     from dataset_builder.ingest import ingest as run_ingest
+    from dataset_builder.ingest.fetch import UnsafeToolError
 
     settings = get_settings()
-    outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err)
+    try:
+        outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err)
+    except UnsafeToolError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     failed = 0
     for o in outcomes:
         if o.status == "failed":
@@ -118,6 +123,9 @@ def prelabel(
     run = asyncio.run(run_engine(runner_engine, settings, concurrency=concurrency, limit=limit,
                                  progress=progress, console=err))
     _print_prelabel_summary(run)
+    if run.stopped:
+        err.print(f"[red]error:[/red] the run stopped: {run.stopped}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     if run.failed:
         raise typer.Exit(1)
 
@@ -142,6 +150,13 @@ def _print_prelabel_summary(run) -> None:
         err.print("  repaired: " + ", ".join(f"{k} {v}" for k, v in sorted(run.repairs.items())))
     if run.drops:
         err.print("  dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(run.drops.items())))
+    if run.claims_lost:
+        err.print(f"  {run.claims_lost} chunks taken over by another worker while this one labeled them: "
+                  "their labels were not written")
+    if run.kept_answers:
+        err.print(f"  {run.kept_answers} chunks kept as they were: people had been sent or answered their segments")
+    if run.failure_reasons:
+        err.print("  failed: " + ", ".join(f"{k} {v}" for k, v in sorted(run.failure_reasons.items())))
     for video_id, index, reason in run.failures[:20]:
         err.print(f"[red]FAILED[/red] chunk {video_id}#{index}: {reason}", highlight=False, soft_wrap=True)
 
@@ -237,7 +252,7 @@ def export_cmd(
 
     started = time.perf_counter()
     plan = build_plan(get_settings(), group_by=group_by, ratios=ratios, seed=seed, min_duration=min_duration,
-                      max_duration=max_duration)
+                      max_duration=max_duration, persist=not dry_run)
     configs = CONFIGS if config == "all" else (config,)
     for c in configs:  # the leakage check fails the export before anything is written
         check_leakage((e.video_id if group_by == "video" else e.channel, split)
@@ -262,23 +277,28 @@ def export_cmd(
         for rel in planned_files(plan, configs):
             out.print(f"  {rel}")
         return
-    written, figures = write_parquet(plan, out_dir, configs, progress=progress, figures=True)
-    elapsed = time.perf_counter() - started
-    hours = sum(sum(report["configs"][c]["hours"].values()) for c in configs)
-    report["timing"] = {"seconds": round(elapsed, 3), "audio_hours": round(hours, 4),
-                        "hours_per_minute": round(hours / (elapsed / 60), 1) if elapsed else None}
-    write_report(out_dir, report)
-    write_card(out_dir, plan, written, report, figures)
+    from dataset_builder.export.folder import staged
+
+    # Built beside the folder and swapped in whole: a crash leaves the previous export, never a mix.
+    with staged(out_dir) as stage:
+        written, figures = write_parquet(plan, stage, configs, progress=progress, figures=True)
+        elapsed = time.perf_counter() - started
+        hours = sum(sum(report["configs"][c]["hours"].values()) for c in configs)
+        report["timing"] = {"seconds": round(elapsed, 3), "audio_hours": round(hours, 4),
+                            "hours_per_minute": round(hours / (elapsed / 60), 1) if elapsed else None}
+        write_report(stage, report)
+        write_card(stage, plan, written, report, figures)
     out.print(f"exported {hours:.2f} h of audio in {elapsed:.1f} s ({report['timing']['hours_per_minute']} h/min); "
               f"report: {out_dir / REPORT}")
     out.print(f"wrote {out_dir} (load it with datasets.load_dataset({str(out_dir)!r}))")
     if push_to_hub:
-        from dataset_builder.export.hub import push_folder
+        from dataset_builder.export.hub import push_export
 
         try:
-            url = push_folder(out_dir, push_to_hub, private=private)
+            url, change = push_export(out_dir, push_to_hub, private=private)
         except Exception as exc:  # network, auth, permissions: one line, never the token
             err.print(f"[red]error:[/red] upload to {push_to_hub} failed: {type(exc).__name__}: "
                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}", highlight=False)
             raise typer.Exit(1)
-        out.print(f"pushed to {url}")
+        out.print(f"pushed to {url} in one commit: {change['added']} files added or updated, "
+                  f"{change['deleted']} no longer in the export deleted")

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from ..foundation.atomic import TMP_MARK
+from ..foundation.atomic import temp_prefix
 from ..foundation.audio import MediaError
 from ..foundation.config import SAMPLE_RATE
 from .plan import CONFIGS, Example, Plan
@@ -181,7 +181,7 @@ def write_parquet(plan: Plan, out_dir: Path, configs: tuple[str, ...] = CONFIGS,
             for i, (a, b) in enumerate(slices):
                 target = out_dir / "data" / config / shard_name(split, i, len(slices))
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f"{TMP_MARK}{os.getpid()}-{target.name}")
+                tmp = target.with_name(f"{temp_prefix()}{target.name}")
                 tasks.append((config, split, a, b, str(tmp)))
                 final[str(tmp)] = target
     tasks.sort(key=lambda t: -sum(e.duration for e in plan.examples[t[0]][t[1]][t[2]:t[3]]))

@@ -15,7 +15,7 @@ from dataset_builder.foundation.text import cmi, en_ratio
 from ..foundation.config import Settings
 from ..guillotine import SegmentView, resolve
 from ..store import Chunk, ChunkStatus, SplitAssignment, Video, session_scope
-from .sanitize import sanitize
+from .sanitize import public_source_url, sanitize
 from .splits import SPLITS, assign
 
 CONFIGS = ("verified", "prelabeled")
@@ -70,7 +70,9 @@ class Plan:
 
 
 def build_plan(settings: Settings, *, group_by: str = "video", ratios: dict[str, float], seed: int = 42,
-               min_duration: float = 0.5, max_duration: float = 30.0) -> Plan:
+               min_duration: float = 0.5, max_duration: float = 30.0, persist: bool = True) -> Plan:
+    """The plan of an export. New groups' splits are remembered in the store (``persist``) so that growing
+    the corpus never moves them; a dry run passes ``persist=False`` and writes nothing."""
     if group_by not in ("video", "channel"):
         raise ValueError(f"--group-by {group_by!r}: expected video or channel")
     plan = Plan(group_by=group_by)
@@ -94,7 +96,8 @@ def build_plan(settings: Settings, *, group_by: str = "video", ratios: dict[str,
         for kept in decision.kept:
             seg = kept.view.ref
             common = dict(video_id=video.video_id, channel=video.channel.name,
-                          audio_path=settings.home / (video.audio_path or ""), source_url=video.source_url,
+                          audio_path=settings.home / (video.audio_path or ""),
+                          source_url=public_source_url(video.source_url),
                           prelabel_transcript=sanitize(seg.text), prelabel_translation=sanitize(seg.translation))
             pre = Example(id=f"{video.video_id}-{int(round(kept.abs_start * 1000)):08d}", start=kept.abs_start,
                           end=kept.abs_end, transcript=common["prelabel_transcript"],
@@ -115,10 +118,11 @@ def build_plan(settings: Settings, *, group_by: str = "video", ratios: dict[str,
                     id=pre.id, start=start, end=end, transcript=sanitize(seg.verified_text or seg.text),
                     translation=sanitize(seg.verified_translation or seg.translation), verified=True, **common))
     plan.assignment = assign(group_hours, ratios, seed=seed, existing=existing)
-    with session_scope(settings) as s:  # remember new groups' splits: growing the corpus never moves them
-        for key, split in plan.assignment.items():
-            if key not in existing:
-                s.add(SplitAssignment(group_by=group_by, seed=seed, key=key, split=split))
+    if persist:
+        with session_scope(settings) as s:  # remember new groups' splits: growing the corpus never moves them
+            for key, split in plan.assignment.items():
+                if key not in existing:
+                    s.add(SplitAssignment(group_by=group_by, seed=seed, key=key, split=split))
     for config, exs in candidates.items():
         for ex in exs:
             if not ex.transcript:

@@ -1,13 +1,20 @@
-"""Transcript sanitization for training: what a model must not learn to emit.
+"""Sanitization of what the export publishes.
 
-Annotation tags ([laughter], [music], (cười)…), markdown emphasis, HTML tags and music notes are removed;
-then the one text normalizer (NFC, invisible characters, spaces). Words are never changed.
+Transcripts, for training — what a model must not learn to emit: annotation tags ([laughter], [music],
+(cười)…), markdown emphasis, HTML tags and music notes are removed; then the one text normalizer (NFC,
+invisible characters, spaces). Words are never changed.
+
+Source URLs, for the public: no credentials, tokens or signatures, and no local paths (a ``file://`` source
+is published by its file name alone).
 """
 from __future__ import annotations
 
 import re
+import urllib.parse
+from pathlib import PurePosixPath
 
 from dataset_builder.foundation.text import clean_text
+from dataset_builder.foundation.urls import strip_secrets
 
 #: Bracketed annotations of any kind: [laughter], [Music], [Âm nhạc], [inaudible 00:12]
 _BRACKETS = re.compile(r"\[[^\[\]]{1,40}\]")
@@ -24,7 +31,18 @@ _EMPHASIS = re.compile(r"(?<![\w*])([*_])(?=\S)([^*_]+?)(?<=\S)\1(?![\w*])")
 
 
 def sanitize(text: str | None) -> str:
+    """The transcript without markup; a fixed point (``sanitize(sanitize(x)) == sanitize(x)``): removing one
+    tag can expose another (``[[laughter]]``), so passes repeat until nothing changes."""
     text = text or ""
+    for _ in range(8):
+        cleaned = _sanitize_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def _sanitize_once(text: str) -> str:
     text = _HTML.sub(" ", text)
     text = _BRACKETS.sub(" ", text)
     text = _PAREN_TAGS.sub(" ", text)
@@ -33,3 +51,17 @@ def sanitize(text: str | None) -> str:
     text = _EMPHASIS.sub(r"\2", text)
     text = clean_text(text)
     return re.sub(r"\s+([,.!?;:…])", r"\1", text)
+
+
+def public_source_url(url: str | None) -> str:
+    """What a row may say about where its audio came from: a URL without secrets, or a local file's name."""
+    url = (url or "").strip()
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+    if scheme == "file" or (not scheme and url.startswith(("/", "~", "."))):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(url).path if scheme else url)
+        name = clean_text(PurePosixPath(path).name)
+        return strip_secrets(name) if ("?" in name or "#" in name) else name
+    return strip_secrets(url)

@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,12 +20,34 @@ import soundfile as sf
 
 from .atomic import atomic_path
 from .config import SAMPLE_RATE
+from .secrets import child_env
 
 #: Decoded audio may differ from the container's duration by codec priming/padding; more is truncation.
 DURATION_TOLERANCE_S = 0.25
 DURATION_TOLERANCE_FRAC = 0.005
 #: Peak below -60 dBFS over the whole file: nothing to transcribe.
 SILENCE_PEAK = 10 ** (-60 / 20)
+#: Every ffprobe / ffmpeg call has a deadline: a crafted or stalled input must not hang a worker. ffmpeg's is
+#: a floor plus a share of the audio's length (decoding runs at hundreds of times real time here).
+FFPROBE_TIMEOUT_S = 60.0
+FFMPEG_TIMEOUT_FLOOR_S = 120.0
+FFMPEG_TIMEOUT_PER_AUDIO_S = 0.1
+#: The longest audio a deadline is sized for when the length is not known (12 h, the default source cap).
+LONGEST_AUDIO_S = 12 * 3600.0
+
+
+def ffmpeg_timeout(audio_seconds: float | None = None) -> float:
+    """Seconds an ffmpeg call on ``audio_seconds`` of audio may take (the longest audio when unknown)."""
+    seconds = LONGEST_AUDIO_S if audio_seconds is None else max(0.0, audio_seconds)
+    return FFMPEG_TIMEOUT_FLOOR_S + FFMPEG_TIMEOUT_PER_AUDIO_S * seconds
+
+
+def _run(cmd: list[str], name: str, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` with a deadline; past it the tool is killed and the file named in one line."""
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, env=child_env(), **kwargs)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{name}: {cmd[0]} did not finish within {timeout:.0f} s (stalled or crafted input)") from None
 
 
 class MediaError(ValueError):
@@ -59,30 +82,38 @@ def probe(path: str | Path, name: str | None = None, *, need_duration: bool = Tr
         raise MediaError(f"{name}: no such file")
     if path.stat().st_size == 0:
         raise MediaError(f"{name}: empty file (0 bytes)")
-    proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True,
-        text=True,
-    )
+    proc = _run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+                name, FFPROBE_TIMEOUT_S, text=True, errors="replace")
     if proc.returncode != 0:
         reason = _one_line(proc.stderr).replace(str(path) + ": ", "") or "ffprobe failed"
         raise MediaError(f"{name}: not readable media ({reason})")
-    data = json.loads(proc.stdout or "{}")
+    try:
+        data = json.loads(proc.stdout or "{}")
+        data = data if isinstance(data, dict) else {}
+    except ValueError:
+        raise MediaError(f"{name}: not readable media (ffprobe's report is not JSON)") from None
     streams = [s for s in data.get("streams", []) if s.get("codec_type") == "audio"]
     if not streams:
         raise MediaError(f"{name}: no audio stream")
-    fmt = data.get("format", {})
+    fmt = data.get("format") if isinstance(data.get("format"), dict) else {}
     stream = streams[0]
     duration = fmt.get("duration") or stream.get("duration")
     if duration in (None, "N/A"):
         if need_duration:
             raise MediaError(f"{name}: container reports no duration")
         duration = 0.0
-    tags = {k.lower(): v for k, v in (fmt.get("tags") or {}).items()}
+    try:
+        seconds = float(duration)
+        rate = int(stream["sample_rate"]) if stream.get("sample_rate") else None
+    except (TypeError, ValueError):
+        raise MediaError(f"{name}: not readable media (duration {str(duration)[:20]!r})") from None
+    if not (seconds == seconds and 0 <= seconds < float("inf")):
+        raise MediaError(f"{name}: container reports an impossible duration ({duration})")
+    tags = {str(k).lower(): v for k, v in (fmt.get("tags") or {}).items()} if isinstance(fmt.get("tags"), dict) else {}
     return ProbeInfo(
-        duration=float(duration),
+        duration=seconds,
         codec=stream.get("codec_name"),
-        sample_rate=int(stream["sample_rate"]) if stream.get("sample_rate") else None,
+        sample_rate=rate,
         channels=stream.get("channels"),
         format_name=fmt.get("format_name"),
         tags=tags,
@@ -97,6 +128,7 @@ def normalize_stream(
     sample_rate: int = SAMPLE_RATE,
     name: str | None = None,
     block_samples: int = SAMPLE_RATE * 10,
+    timeout: float | None = None,
 ) -> int:
     """Decode anything ffmpeg reads to mono 16-bit FLAC at ``sample_rate`` (atomically), and stream the same
     int16 samples to ``on_block`` as they decode.
@@ -107,10 +139,12 @@ def normalize_stream(
 
     One decode serves both the full-length FLAC and whatever the caller builds from the samples (chunks,
     peak level), and ffmpeg's encoding overlaps with the caller's work on a second core. Returns the
-    number of samples. ``on_block`` may raise to abort; the FLAC is then not written.
+    number of samples. ``on_block`` may raise to abort; the FLAC is then not written. Past ``timeout``
+    seconds (:func:`ffmpeg_timeout` of the longest audio by default) ffmpeg is killed and the file rejected.
     """
     src, dst = Path(src), Path(dst)
     name = name or str(src)
+    timeout = ffmpeg_timeout() if timeout is None else timeout
     graph = f"[0:a:0]aresample={sample_rate},aformat=sample_fmts=s16:channel_layouts=mono,asplit=2[flac][pcm]"
     # stderr goes to a file: a corrupt input can print more errors than a pipe holds, and a full pipe
     # would stall ffmpeg while we wait on its stdout.
@@ -119,9 +153,18 @@ def normalize_stream(
             ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), "-filter_complex", graph,
              "-map", "[flac]", "-c:a", "flac", "-compression_level", "5", str(tmp),
              "-map", "[pcm]", "-f", "s16le", "pipe:1"],
-            stdout=subprocess.PIPE, stderr=errfile,
+            stdout=subprocess.PIPE, stderr=errfile, env=child_env(),
         )
         assert proc.stdout is not None
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            proc.kill()
+
+        watchdog = threading.Timer(timeout, expire)
+        watchdog.daemon = True
+        watchdog.start()
         total = 0
         pending = b""
         try:
@@ -139,7 +182,11 @@ def normalize_stream(
             proc.kill()
             proc.wait()
             raise
+        finally:
+            watchdog.cancel()
         proc.wait()
+        if expired.is_set():
+            raise MediaError(f"{name}: ffmpeg did not finish within {timeout:.0f} s (stalled or crafted input)")
         errfile.seek(0)
         stderr = errfile.read().decode(errors="replace")
         if proc.returncode != 0:
@@ -194,7 +241,7 @@ def load_audio(
     if end is not None:
         cmd += ["-t", f"{end - (start or 0.0):.6f}"]
     cmd += ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True)
+    proc = _run(cmd, str(path), ffmpeg_timeout(None if end is None else end - (start or 0.0)))
     if proc.returncode != 0:
         raise MediaError(f"{path}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace'))})")
     samples = np.frombuffer(proc.stdout, dtype=np.float32).copy()
@@ -215,8 +262,9 @@ def decode_audio_bytes(data: bytes, *, sample_rate: int = SAMPLE_RATE, name: str
                 return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
     except Exception:
         pass
-    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", "pipe:0", "-map", "0:a:0", "-ac", "1",
-                           "-ar", str(sample_rate), "-f", "f32le", "-"], input=data, capture_output=True)
+    # about 1 MB per 30 s at the bit rates people upload
+    proc = _run(["ffmpeg", "-nostdin", "-v", "error", "-i", "pipe:0", "-map", "0:a:0", "-ac", "1",
+                 "-ar", str(sample_rate), "-f", "f32le", "-"], name, ffmpeg_timeout(len(data) / 1e6 * 30), input=data)
     if proc.returncode != 0 or not proc.stdout:
         raise MediaError(f"{name}: cannot be decoded ({_one_line(proc.stderr.decode(errors='replace')) or 'no audio'})")
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()

@@ -12,6 +12,9 @@ from pathlib import Path
 SAMPLE_RATE = 16_000
 CHUNK_SECONDS = 300
 OVERLAP_SECONDS = 5
+#: Caps per ingested source: a 12-hour stream or an 8 GB file is a mistake (or an attack), not a video.
+MAX_SOURCE_HOURS = 12.0
+MAX_SOURCE_GB = 8.0
 
 
 @dataclass(frozen=True)
@@ -21,12 +24,17 @@ class Settings:
     chunk_seconds: int = CHUNK_SECONDS
     overlap_seconds: int = OVERLAP_SECONDS
     extra: dict = field(default_factory=dict)
+    #: A source longer or bigger than this is refused at ingest (``VECS_MAX_SOURCE_HOURS``, ``_GB``).
+    max_source_seconds: float = MAX_SOURCE_HOURS * 3600
+    max_source_bytes: int = int(MAX_SOURCE_GB * 1024**3)
 
     @classmethod
     def from_env(cls) -> "Settings":
         home = Path(os.environ.get("VECS_HOME", "vecs_home")).expanduser().resolve()
         db_url = os.environ.get("VECS_DB_URL") or f"sqlite:///{home / 'factory.db'}"
-        return cls(home=home, db_url=db_url)
+        hours = float(os.environ.get("VECS_MAX_SOURCE_HOURS") or MAX_SOURCE_HOURS)
+        gb = float(os.environ.get("VECS_MAX_SOURCE_GB") or MAX_SOURCE_GB)
+        return cls(home=home, db_url=db_url, max_source_seconds=hours * 3600, max_source_bytes=int(gb * 1024**3))
 
     @property
     def audio_dir(self) -> Path:

@@ -12,6 +12,8 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
+from .secrets import child_env
+
 SR = 22050  # espeak-ng's native rate
 SILENCE_THRESHOLD = 0.004  # espeak pads with exact zeros; its quietest onsets stay above this
 
@@ -31,7 +33,7 @@ def _espeak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
     # stdin, so nothing in the text can be read as an option; -z drops the ~0.3 s pause espeak appends
     proc = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-z", "--stdin", "--stdout"],
-        input=text.encode("utf-8"), capture_output=True, check=True,
+        input=text.encode("utf-8"), capture_output=True, check=True, env=child_env(), timeout=120,
     )
     audio, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
     if sr != SR:  # pragma: no cover - every espeak-ng voice renders at 22050 Hz

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from ..foundation.atomic import TMP_MARK
+from ..foundation.atomic import temp_prefix
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class ChunkWriter:
         if k not in self._open:
             target = self.path_for(k)
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f"{TMP_MARK}{os.getpid()}-{target.stem}.", suffix=".flac",
+            fd, tmp = tempfile.mkstemp(prefix=f"{temp_prefix()}{target.stem}.", suffix=".flac",
                                        dir=target.parent)
             os.close(fd)
             fh = sf.SoundFile(tmp, mode="w", samplerate=self.sample_rate, channels=1, format="FLAC", subtype="PCM_16")

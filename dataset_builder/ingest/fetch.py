@@ -2,23 +2,62 @@
 
 Local files go through yt-dlp too (as ``file://``), so the path a test exercises is the path production
 takes. Playlists and channels expand to their videos without downloading anything.
+
+What a remote source says is untrusted: ``file://`` URLs are enabled only for sources the operator named
+as local, so a remote playlist or page cannot make yt-dlp read a local file; live streams (which never end)
+and sources over the size or duration cap are refused before their download, or as soon as they pass the cap.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yt_dlp
 
+from ..foundation.urls import strip_secrets
+
+#: yt-dlp 2024.07.01 fixed CVE-2024-38519 (file extensions taken from the network could write and run files).
+MIN_YTDLP = (2024, 7, 1)
+#: Schemes a remote playlist may list; anything else (``file:``, ``data:``…) is refused.
+REMOTE_SCHEMES = ("http", "https")
+LIVE = ("is_live", "is_upcoming", "post_live")
 MEDIA_EXTS = {".m4a", ".webm", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".mp4", ".mkv", ".aac", ".mka", ".mov"}
 SUB_LANGS = ["vi", "en", "vi-orig", "en-orig"]
 
 
 class SourceError(ValueError):
     """A source that cannot be ingested; the message is one line naming it and the reason."""
+
+
+class UnsafeToolError(RuntimeError):
+    """A tool whose known vulnerabilities make ingesting untrusted sources unsafe."""
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def check_ytdlp() -> None:
+    """Refuse to run a yt-dlp without the CVE-2024-38519 fix (one line, before any source is touched)."""
+    from yt_dlp import version
+
+    have = getattr(version, "__version__", "0")
+    if _version(have) < MIN_YTDLP:
+        need = ".".join(f"{p:02d}" if i else str(p) for i, p in enumerate(MIN_YTDLP))
+        raise UnsafeToolError(f"yt-dlp {have} is older than {need}, which fixed CVE-2024-38519 (file extensions "
+                              f"from the network): pip install -U 'yt-dlp>={need}'")
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What a single source may be at most; a bigger or longer one is refused, not truncated."""
+
+    max_seconds: float = 12 * 3600.0
+    max_bytes: int = 8 * 1024**3
 
 
 @dataclass
@@ -29,6 +68,13 @@ class SourceEntry:
     canonical_url: str
     local_path: Path | None = None
     title: str | None = None
+    #: Why this entry of a playlist is refused (reported as a failed source), or None.
+    refused: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How messages name the source: its path, or its URL without credentials or tokens."""
+        return str(self.local_path) if self.local_path is not None else strip_secrets(self.url) or "<url>"
 
 
 @dataclass
@@ -42,9 +88,11 @@ class Downloaded:
         return str(self.info.get("extractor_key") or self.info.get("extractor") or "generic").lower()
 
 
-def _ydl_opts(**extra) -> dict:
+def _ydl_opts(*, local: bool = False, **extra) -> dict:
     opts = dict(
-        enable_file_urls=True,
+        # Only a source the operator named as local may be read from disk: for anything remote, yt-dlp
+        # itself refuses file:// URLs found in a playlist, a feed or a page.
+        enable_file_urls=local,
         quiet=True,
         no_warnings=True,
         noprogress=True,
@@ -74,15 +122,24 @@ class _QuietLogger:
         pass
 
 
-def _clean_error(exc: BaseException) -> str:
+def _clean_error(exc: BaseException, url: str | None = None) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     msg = re.sub(r"\x1b\[[0-9;]*m", "", msg)
+    if url:  # yt-dlp may quote the URL it was given: never with its credentials or tokens
+        msg = msg.replace(url, strip_secrets(url) or "<url>")
     return msg.removeprefix("ERROR: ").strip()
 
 
 def _local_entry(path: Path) -> SourceEntry:
     path = path.resolve()
     return SourceEntry(url=path.as_uri(), canonical_url=path.as_uri(), local_path=path, title=path.stem)
+
+
+def _regular(path: Path, source: str) -> None:
+    """A pipe or a device never ends (and yt-dlp would block reading it): only regular files are media."""
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise SourceError(f"{source}: not a regular file (a pipe, socket or device)")
 
 
 def expand_source(source: str) -> list[SourceEntry]:
@@ -98,6 +155,7 @@ def expand_source(source: str) -> list[SourceEntry]:
     path = Path(source).expanduser()
     if not path.exists():
         raise SourceError(f"{source}: no such file or directory")
+    _regular(path, source)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTS)
         if not files:
@@ -107,13 +165,14 @@ def expand_source(source: str) -> list[SourceEntry]:
 
 
 def _expand_url(url: str) -> list[SourceEntry]:
+    shown = strip_secrets(url) or "<url>"
     try:
-        with yt_dlp.YoutubeDL(_ydl_opts(extract_flat="in_playlist", skip_download=True)) as ydl:
+        with yt_dlp.YoutubeDL(_ydl_opts(local=False, extract_flat="in_playlist", skip_download=True)) as ydl:
             info = ydl.extract_info(url, download=False, process=True)
     except Exception as exc:  # yt-dlp raises DownloadError/ExtractorError and friends
-        raise SourceError(f"{url}: cannot be reached or is not supported ({_clean_error(exc)})") from None
+        raise SourceError(f"{shown}: cannot be reached or is not supported ({_clean_error(exc, url)})") from None
     if info is None:
-        raise SourceError(f"{url}: yt-dlp returned nothing")
+        raise SourceError(f"{shown}: yt-dlp returned nothing")
     if info.get("_type") in ("playlist", "multi_video"):
         entries = []
         for entry in info.get("entries") or []:
@@ -124,18 +183,72 @@ def _expand_url(url: str) -> list[SourceEntry]:
                 continue
             if entry.get("ie_key") == "Youtube" and entry.get("id"):
                 entry_url = f"https://www.youtube.com/watch?v={entry['id']}"
-            entries.append(SourceEntry(url=entry_url, canonical_url=entry_url, title=entry.get("title")))
+            scheme = urllib.parse.urlparse(str(entry_url)).scheme.lower()
+            refused = None
+            if scheme not in REMOTE_SCHEMES and not (scheme == "" and entry.get("ie_key")):
+                refused = (f"{_short(strip_secrets(str(entry_url)) or '<url>')}: listed by the remote playlist "
+                           f"{shown}, which may only list {' or '.join(REMOTE_SCHEMES)} URLs (a {scheme or 'bare'}: "
+                           f"entry could read local files)")
+            entries.append(SourceEntry(url=entry_url, canonical_url=strip_secrets(entry_url) or entry_url,
+                                       title=entry.get("title"), refused=refused))
         if not entries:
-            raise SourceError(f"{url}: playlist or channel has no videos")
+            raise SourceError(f"{shown}: playlist or channel has no videos")
         return entries
-    canonical = info.get("webpage_url") or url
+    # Stored and shown without credentials or tokens (they are needed to download, never afterwards).
+    canonical = strip_secrets(info.get("webpage_url") or url) or url
     return [SourceEntry(url=url, canonical_url=canonical, title=info.get("title"))]
 
 
-def download(entry: SourceEntry, dest: Path) -> Downloaded:
-    """Best audio plus vi/en captions (manual or automatic) into ``dest``."""
+def _size(n: float) -> str:
+    return f"{n / 1024**3:.2f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+
+
+def _short(url: str, n: int = 120) -> str:
+    return url if len(url) <= n else url[: n - 3] + "..."
+
+
+class _OverCap(Exception):
+    """Raised from yt-dlp's progress hook: the download passed the size cap (a stream without a length)."""
+
+
+def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downloaded:
+    """Best audio plus vi/en captions (manual or automatic) into ``dest``; live streams and sources over
+    ``caps`` are refused before they download (or, when their size is not announced, once they pass it)."""
+    caps = caps or Caps()
+    local = entry.local_path is not None
+    if local:
+        _regular(entry.local_path, str(entry.local_path))
+        size = entry.local_path.stat().st_size
+        if size > caps.max_bytes:
+            raise SourceError(f"{entry.name}: {_size(size)}, over the {_size(caps.max_bytes)} cap per source")
     dest.mkdir(parents=True, exist_ok=True)
+    refusal: list[str] = []
+
+    def screen(info: dict, *, incomplete: bool = False) -> str | None:
+        """yt-dlp's match_filter: called with what is known before the download."""
+        if info.get("is_live") or info.get("live_status") in LIVE:
+            refusal.append(f"a live stream ({info.get('live_status') or 'is_live'}): it never ends; ingest the "
+                           f"recording once it is published")
+        elif (info.get("duration") or 0) > caps.max_seconds:
+            refusal.append(f"{info['duration'] / 3600:.2f} h, over the {caps.max_seconds / 3600:.2f} h cap per source")
+        else:
+            size = info.get("filesize") or info.get("filesize_approx") or 0
+            if size > caps.max_bytes:
+                refusal.append(f"{_size(size)}, over the {_size(caps.max_bytes)} cap per source")
+        return refusal[-1] if refusal else None
+
+    def watch(progress: dict) -> None:
+        """yt-dlp's progress hook: the announced size, or what has arrived of a stream that announced none."""
+        total = progress.get("total_bytes") or progress.get("total_bytes_estimate") or 0
+        if total > caps.max_bytes:
+            raise _OverCap(f"{_size(total)}, over the {_size(caps.max_bytes)} cap per source")
+        if (progress.get("downloaded_bytes") or 0) > caps.max_bytes:
+            raise _OverCap(f"passed the {_size(caps.max_bytes)} cap per source while downloading")
+
     opts = _ydl_opts(
+        local=local,
+        match_filter=screen,
+        progress_hooks=[watch],
         # A file:// URL can only be the generic extractor's; naming it skips matching ~1,800 site patterns
         # (about a second on the first call in a process).
         force_generic_extractor=entry.url.startswith("file:"),
@@ -151,14 +264,18 @@ def download(entry: SourceEntry, dest: Path) -> Downloaded:
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(entry.url, download=True)
+    except _OverCap as exc:
+        raise SourceError(f"{entry.name}: {exc}") from None
     except Exception as exc:
-        raise SourceError(f"{entry.url}: download failed ({_clean_error(exc)})") from None
+        raise SourceError(f"{entry.name}: download failed ({_clean_error(exc, entry.url)})") from None
+    if refusal:
+        raise SourceError(f"{entry.name}: refused: {refusal[-1]}")
     if info is None:
-        raise SourceError(f"{entry.url}: yt-dlp returned nothing")
+        raise SourceError(f"{entry.name}: yt-dlp returned nothing")
     paths = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
     paths = [p for p in paths if p.exists()]
     if not paths:
-        raise SourceError(f"{entry.url}: download produced no file")
+        raise SourceError(f"{entry.name}: download produced no file")
     subtitles = {}
     for lang, sub in (info.get("requested_subtitles") or {}).items():
         sub_path = sub.get("filepath")

@@ -1,13 +1,17 @@
 """``vecs ingest``: download → normalize → verify → chunk → commit, one video at a time per worker.
 
-Files are written (atomically) before the transaction that records them, and that transaction records the
-video and all its chunks at once, so a run killed at any point resumes by redoing unfinished videos only.
+Before writing any file a worker reserves the video's id: a row in state ``ingesting``, unique, naming the
+worker. The id — and so every file name under it — is then this worker's alone: two same-named sources get
+two ids, and a worker that fails removes only what it wrote. Files are written (atomically) before the
+transaction that makes the video ``ready`` with all its chunks, so a run killed at any point resumes by
+redoing unfinished videos only (a dead worker's reservation and files are cleared first).
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
-import os
 import shutil
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,16 +20,27 @@ from typing import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..foundation import audio
-from ..foundation.atomic import TMP_MARK, remove_stale_temps
+from ..foundation.atomic import pid_alive, remove_stale_temps, temp_prefix
 from ..foundation.config import SAMPLE_RATE, Settings, get_settings
-from ..store import Chunk, ChunkStatus, Video, VideoStatus, get_or_create_channel, session_scope
+from ..store import Chunk, ChunkStatus, Video, VideoStatus, get_or_create_channel, session_scope, utcnow, worker_id
 from .captions import find_sidecars, store_captions
 from .chunking import ChunkWriter
-from .fetch import Downloaded, SourceEntry, SourceError, canonical_id, download, expand_source, file_sha256, url_hash
+from .fetch import (
+    Caps,
+    Downloaded,
+    SourceEntry,
+    SourceError,
+    canonical_id,
+    check_ytdlp,
+    download,
+    expand_source,
+    file_sha256,
+    url_hash,
+)
 
 
 @dataclass
@@ -50,10 +65,13 @@ def ingest(
     progress: bool = True,
     console: Console | None = None,
 ) -> list[IngestOutcome]:
-    """Ingest every source; one failed source never stops the others."""
+    """Ingest every source; one failed source never stops the others. A yt-dlp without the fix for
+    CVE-2024-38519 stops everything first (:class:`~.fetch.UnsafeToolError`)."""
+    check_ytdlp()
     settings = settings or get_settings()
     settings.ensure_dirs()
     remove_stale_temps(settings.home)
+    clear_dead_reservations(settings)
 
     outcomes: list[IngestOutcome] = []
     entries: list[SourceEntry] = []
@@ -61,8 +79,11 @@ def ingest(
     for source in sources:
         try:
             for entry in expand_source(source):
+                if entry.refused:
+                    outcomes.append(IngestOutcome(entry.name, "failed", entry.refused))
+                    continue
                 if entry.canonical_url in seen:
-                    outcomes.append(IngestOutcome(entry.url, "skipped", "listed twice in this run"))
+                    outcomes.append(IngestOutcome(entry.name, "skipped", "listed twice in this run"))
                     continue
                 seen.add(entry.canonical_url)
                 entries.append(entry)
@@ -81,7 +102,7 @@ def ingest(
     ) as bar:
 
         def run(entry: SourceEntry) -> IngestOutcome:
-            label = (entry.title or entry.url)[:40]
+            label = (entry.title or entry.name)[:40]
             task = bar.add_task(label, total=1.0)
 
             def report(done: float, total: float, stage: str) -> None:
@@ -111,24 +132,31 @@ def ingest_one(
     with session_scope(settings) as s:
         existing = s.scalar(select(Video).where(Video.source_url == entry.canonical_url))
         if existing is not None:
-            return IngestOutcome(entry.url, "skipped", f"already ingested as {existing.video_id}", existing.video_id)
+            if existing.status != VideoStatus.READY:
+                return IngestOutcome(entry.name, "skipped", f"being ingested by another worker as {existing.video_id}",
+                                     existing.video_id)
+            return IngestOutcome(entry.name, "skipped", f"already ingested as {existing.video_id}", existing.video_id)
 
     if entry.local_path is not None and entry.local_path.stat().st_size == 0:
-        return IngestOutcome(entry.url, "failed", f"{entry.local_path}: empty file (0 bytes)")
-    # Per worker (pid and thread): two workers on one source must not delete each other's download.
-    scratch = settings.downloads_dir / f"{TMP_MARK}{os.getpid()}-{url_hash(entry.canonical_url)}-{threading.get_ident()}"
+        return IngestOutcome(entry.name, "failed", f"{entry.local_path}: empty file (0 bytes)")
+    # Per worker (host, pid and thread): two workers on one source must not delete each other's download.
+    scratch = settings.downloads_dir / f"{temp_prefix()}{url_hash(entry.canonical_url)}-{threading.get_ident()}"
     shutil.rmtree(scratch, ignore_errors=True)
     written: list[Path] = []
+    reserved: list[str] = []
     try:
         report(0, 1, "download")
-        got = download(entry, scratch)
-        return _process(entry, got, channel, settings, report, written)
+        got = download(entry, scratch, Caps(settings.max_source_seconds, settings.max_source_bytes))
+        return _process(entry, got, channel, settings, report, written, reserved)
     except (SourceError, audio.MediaError) as exc:
-        _remove(written)
-        return IngestOutcome(entry.url, "failed", str(exc))
+        _give_up(settings, written, reserved)
+        return IngestOutcome(entry.name, "failed", str(exc))
     except Exception as exc:  # unexpected: still one line, still nothing half-written
+        _give_up(settings, written, reserved)
+        return IngestOutcome(entry.name, "failed", f"{entry.name}: {type(exc).__name__}: {exc}")
+    except BaseException:  # interrupted: the reservation stays for the next run to clear (as after kill -9)
         _remove(written)
-        return IngestOutcome(entry.url, "failed", f"{entry.url}: {type(exc).__name__}: {exc}")
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -140,36 +168,100 @@ def _process(
     settings: Settings,
     report: Callable[[float, float, str], None],
     written: list[Path],
+    reserved: list[str],
 ) -> IngestOutcome:
-    """The steps after download: identity, normalize + chunk, captions, naming, record."""
-    name = str(entry.local_path or entry.url)
+    """The steps after download: identity and reservation, normalize + chunk, captions, naming, record."""
+    name = entry.name
     info = audio.probe(got.path, name=name)
-    sha, video_id = _identity(entry, got, settings, name)
+    if info.duration > settings.max_source_seconds:
+        raise SourceError(f"{name}: {info.duration / 3600:.2f} h, over the "
+                          f"{settings.max_source_seconds / 3600:.2f} h cap per source")
+    sha = file_sha256(got.path)
+    channel_name, _ = _naming(entry, got, info, channel, "")
+    video_id = _reserve(entry, got, settings, name, sha, channel_name)
+    if video_id is None:
+        return IngestOutcome(entry.name, "skipped", "being ingested by another worker")
+    reserved.append(video_id)
     flac, chunk_dir = settings.audio_dir / f"{video_id}.flac", settings.chunks_dir / video_id
-    written.extend([flac, chunk_dir])
+    written.extend([flac, chunk_dir])  # the id is this worker's: so are these paths
     frames, spans = _normalize_and_chunk(got.path, flac, chunk_dir, video_id, info, settings, report, name)
     captions = _captions(entry, got, video_id, settings)
     written.extend(settings.home / p for p in captions.values())
-    channel_name, title = _naming(entry, got, info, channel, video_id)
-    try:
-        _record(entry, got, settings, video_id, sha, frames, flac, chunk_dir, spans, captions, channel_name, title)
-    except IntegrityError:
-        # Another worker committed the same source first: its files are the same bytes, keep them.
-        return IngestOutcome(entry.url, "skipped", "ingested concurrently by another worker", video_id)
-    return IngestOutcome(entry.url, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
+    _, title = _naming(entry, got, info, channel, video_id)
+    _record(got, settings, video_id, frames, flac, chunk_dir, spans, captions, title)
+    return IngestOutcome(entry.name, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
 
 
-def _identity(entry: SourceEntry, got: Downloaded, settings: Settings, name: str) -> tuple[str, str]:
-    """The file's hash (the same bytes twice are a duplicate) and a video id no other video has."""
-    sha = file_sha256(got.path)
-    video_id = canonical_id(got.info, entry)
+def _candidates(entry: SourceEntry, got: Downloaded):
+    """Video ids to try, in order: the source's own id, then forms made unique by the source's URL."""
+    base = canonical_id(got.info, entry)
+    yield base
+    yield f"{base}-{url_hash(entry.canonical_url, 8)}"
+    for n in range(2, 50):
+        yield f"{base}-{url_hash(f'{entry.canonical_url}#{n}', 8)}"
+
+
+def _reserve(entry: SourceEntry, got: Downloaded, settings: Settings, name: str, sha: str,
+             channel_name: str) -> str | None:
+    """Insert the video's row (``ingesting``, no chunks) under an id no other video has, and return the id;
+    None when another worker reserved this same source first. The same bytes twice are a duplicate."""
+    for video_id in _candidates(entry, got):
+        try:
+            with session_scope(settings) as s:
+                twin = s.scalar(select(Video).where(Video.sha256 == sha))
+                if twin is not None:
+                    raise SourceError(f"{name}: duplicate of video {twin.video_id} ({twin.source_url})")
+                if s.scalar(select(Video.id).where(Video.source_url == entry.canonical_url)) is not None:
+                    return None
+                if s.scalar(select(Video.id).where(Video.video_id == video_id)) is not None:
+                    continue
+                ch = get_or_create_channel(s, channel_name, got.info.get("channel_url"))
+                s.add(Video(video_id=video_id, channel_id=ch.id, source_url=entry.canonical_url, sha256=sha,
+                            extractor=got.extractor, status=VideoStatus.INGESTING, claimed_by=worker_id(),
+                            sample_rate=SAMPLE_RATE))
+            return video_id
+        except IntegrityError:  # a concurrent worker took this id (or this source) first: look again
+            continue
+    raise SourceError(f"{name}: no free video id (too many sources named {canonical_id(got.info, entry)!r})")
+
+
+#: A reservation by a worker on another host (whose liveness cannot be checked) is given up after this long.
+FOREIGN_RESERVATION_TTL = dt.timedelta(hours=24)
+
+
+def clear_dead_reservations(settings: Settings) -> int:
+    """Reservations of workers that no longer run (killed mid-video) are removed with the files under their
+    ids, so the next attempt starts clean. Another host's reservations are left alone until they are a day old."""
+    host = socket.gethostname()
+    cutoff = utcnow() - FOREIGN_RESERVATION_TTL
     with session_scope(settings) as s:
-        twin = s.scalar(select(Video).where(Video.sha256 == sha))
-        if twin is not None:
-            raise SourceError(f"{name}: duplicate of video {twin.video_id} ({twin.source_url})")
-        if s.scalar(select(Video).where(Video.video_id == video_id)) is not None:
-            video_id = f"{video_id}-{url_hash(entry.canonical_url, 8)}"
-    return sha, video_id
+        rows = s.execute(select(Video.id, Video.video_id, Video.claimed_by, Video.created_at)
+                         .where(Video.status == VideoStatus.INGESTING)).all()
+    dead = []
+    for pk, video_id, who, created in rows:
+        w_host, _, pid = (who or "").rpartition(":")
+        if (w_host == host and pid.isdigit() and not pid_alive(int(pid))) or (
+                w_host != host and created is not None and created < cutoff):
+            dead.append((pk, video_id))
+    for pk, video_id in dead:
+        _remove(_files_of(settings, video_id))
+        with session_scope(settings) as s:
+            s.execute(delete(Video).where(Video.id == pk, Video.status == VideoStatus.INGESTING))
+    return len(dead)
+
+
+def _files_of(settings: Settings, video_id: str) -> list[Path]:
+    return [settings.audio_dir / f"{video_id}.flac", settings.chunks_dir / video_id,
+            *settings.captions_dir.glob(f"{video_id}.*")]
+
+
+def _give_up(settings: Settings, written: list[Path], reserved: list[str]) -> None:
+    """A failed video: remove what this worker wrote, then its reservation."""
+    _remove(written)
+    if reserved:
+        with session_scope(settings) as s:
+            s.execute(delete(Video).where(Video.video_id.in_(reserved), Video.status == VideoStatus.INGESTING,
+                                          Video.claimed_by == worker_id()))
 
 
 def _normalize_and_chunk(source: Path, flac: Path, chunk_dir: Path, video_id: str, info, settings: Settings,
@@ -178,13 +270,19 @@ def _normalize_and_chunk(source: Path, flac: Path, chunk_dir: Path, video_id: st
     writer = ChunkWriter(SAMPLE_RATE, lambda k: chunk_dir / f"{video_id}_c{k:04d}.flac",
                          settings.chunk_seconds, settings.overlap_seconds)
     expected = max(info.duration, 1e-9) * SAMPLE_RATE
+    # The container's duration can lie; what decodes may not pass the cap either.
+    cap = (min(info.duration * 1.01 + 60, settings.max_source_seconds)) * SAMPLE_RATE
 
     def feed(block) -> None:
+        if writer.pos + len(block) > cap:
+            raise audio.MediaError(f"{name}: decodes to more audio than its container says "
+                                   f"({info.duration:.1f} s) or the cap allows")
         writer.feed(block)
         report(min(writer.pos, expected), expected, "normalize + chunk")
 
     try:
-        frames = audio.normalize_stream(source, flac, feed, sample_rate=SAMPLE_RATE, name=name)
+        frames = audio.normalize_stream(source, flac, feed, sample_rate=SAMPLE_RATE, name=name,
+                                        timeout=audio.ffmpeg_timeout(info.duration))
         audio.check_duration(frames / SAMPLE_RATE, info.duration, name)
         if writer.peak / 32768 < audio.SILENCE_PEAK:
             db = 20 * math.log10(writer.peak / 32768) if writer.peak > 0 else float("-inf")
@@ -224,17 +322,17 @@ def _naming(entry: SourceEntry, got: Downloaded, info, channel: str | None, vide
     return channel_name, title
 
 
-def _record(entry: SourceEntry, got: Downloaded, settings: Settings, video_id: str, sha: str, frames: int,
-            flac: Path, chunk_dir: Path, spans: list, captions: dict, channel_name: str, title: str) -> None:
-    """The video's row and all its chunk rows in one transaction, once its files exist."""
+def _record(got: Downloaded, settings: Settings, video_id: str, frames: int, flac: Path, chunk_dir: Path,
+            spans: list, captions: dict, title: str) -> None:
+    """The reserved row made ``ready`` with all its chunk rows, in one transaction, once its files exist."""
     with session_scope(settings) as s:
-        ch = get_or_create_channel(s, channel_name, got.info.get("channel_url"))
-        video = Video(video_id=video_id, channel_id=ch.id, source_url=entry.canonical_url, title=title,
-                      extractor=got.extractor, sha256=sha, duration=frames / SAMPLE_RATE, num_samples=frames,
-                      sample_rate=SAMPLE_RATE, audio_path=str(flac.relative_to(settings.home)), captions=captions,
-                      status=VideoStatus.READY)
-        s.add(video)
-        s.flush()
+        video = s.scalar(select(Video).where(Video.video_id == video_id))
+        if video is None or video.status != VideoStatus.INGESTING or video.claimed_by != worker_id():
+            raise RuntimeError(f"the reservation of {video_id} is no longer this worker's")
+        s.execute(update(Video).where(Video.id == video.id).values(
+            title=title, duration=frames / SAMPLE_RATE, num_samples=frames, sample_rate=SAMPLE_RATE,
+            audio_path=str(flac.relative_to(settings.home)), captions=captions, status=VideoStatus.READY,
+            claimed_by=None))
         for span in spans:
             s.add(Chunk(video_id=video.id, index=span.index, start_sample=span.start_sample,
                         end_sample=span.end_sample, is_last=span.is_last, status=ChunkStatus.PENDING,

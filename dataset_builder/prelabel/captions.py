@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dataset_builder.foundation.text import clean_text
 
-from .parsing import Segment, parse_timestamp
+from .parsing import Segment, parse_timestamp, to_ms
 from .runner import ChunkFailed, ChunkJob, Labeled, Run
 
 MIN_SEGMENT_S = 2.0
@@ -100,7 +100,9 @@ def segments_for_chunk(cues: list[Cue], chunk_start: float, duration: float) -> 
         rel_start, rel_end = cue.start - chunk_start, cue.end - chunk_start
         if rel_end <= 0 or rel_start >= duration:
             continue
-        out.append(Segment(round(max(0.0, rel_start), 3), round(min(duration, rel_end), 3), cue.text, ""))
+        start, end = to_ms(max(0.0, rel_start), min(duration, rel_end), duration)
+        if end > start:
+            out.append(Segment(start, end, cue.text, ""))
     return out
 
 

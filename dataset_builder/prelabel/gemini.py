@@ -23,7 +23,7 @@ from google.genai import errors, types
 from ..foundation.audio import load_audio
 from ..foundation.config import SAMPLE_RATE, Settings
 from .keypool import KeyPool, Lease
-from .parsing import Segment, parse_response
+from .parsing import Parsed, Segment, parse_response
 from .prompts import RESPONSE_SCHEMA, SYSTEM_PROMPT, user_prompt
 from .runner import ChunkFailed, ChunkJob, Labeled, Run, record_attempt
 
@@ -41,7 +41,7 @@ class RequestFailed(Exception):
     """A request that produced no usable reply; ``kind`` says what the caller should do about it."""
 
     def __init__(self, kind: str, detail: str, *, http_code: int | None = None, retry_delay: float | None = None,
-                 per_day: bool = False, latency: float = 0.0) -> None:
+                 per_day: bool = False, latency: float = 0.0, whole_key: bool = False) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind  # "rate_limited" | "invalid_key" | "transient" | "fatal"
         self.detail = detail
@@ -49,6 +49,7 @@ class RequestFailed(Exception):
         self.retry_delay = retry_delay
         self.per_day = per_day
         self.latency = latency
+        self.whole_key = whole_key  # an invalid key is invalid for every model; a 403 may be one model's
 
 
 def parse_duration(value) -> float | None:
@@ -81,7 +82,10 @@ def classify(exc: BaseException, latency: float, redact) -> RequestFailed:
             quota_ids = " ".join(str(v.get("quotaId", "")) for d in details for v in d.get("violations", []) or [])
             per_day = "PerDay" in quota_ids or "per day" in message.lower()
             return RequestFailed("rate_limited", message, http_code=429, retry_delay=delay, per_day=per_day, latency=latency)
-        if "API_KEY_INVALID" in reasons or exc.code == 403 or (exc.code in (400, 401) and "api key" in message.lower()):
+        if "API_KEY_INVALID" in reasons or (exc.code in (400, 401) and "api key" in message.lower()):
+            return RequestFailed("invalid_key", f"{exc.code} {exc.status}: {message}", http_code=exc.code,
+                                 latency=latency, whole_key=True)
+        if exc.code == 403:
             return RequestFailed("invalid_key", f"{exc.code} {exc.status}: {message}", http_code=exc.code, latency=latency)
         if isinstance(exc, errors.ServerError) or (exc.code or 0) >= 500 or exc.code == 408:
             return RequestFailed("transient", f"{exc.code} {exc.status}: {message}", http_code=exc.code, latency=latency)
@@ -161,6 +165,9 @@ class GeminiCaller:
 
 MAX_TRANSIENT = 6
 MAX_CONTINUATIONS = 4
+#: Replies that are unusable or lost segments, asked again (another tier first, then other keys) before the
+#: chunk fails with the reason: a chunk is never stored with utterances missing.
+MAX_BAD_REPLIES = 2
 #: A truncated reply whose last segment ends this close to the chunk's end needs no continuation.
 CONTINUE_MARGIN_S = 1.0
 
@@ -195,7 +202,7 @@ class GeminiEngine:
                     self.pool.report_rate_limited(lease, fail.retry_delay, fail.per_day)
                     continue
                 if fail.kind == "invalid_key":
-                    self.pool.retire(lease.key_hash, fail.detail)
+                    self.pool.retire(lease.key_hash, fail.detail, model=None if fail.whole_key else lease.model)
                     continue
                 if fail.kind == "transient":
                     run.server_errors += 1
@@ -227,43 +234,65 @@ class GeminiEngine:
         drops: Counter = Counter()
         offset = 0.0
         retried_loop = False
+        bad_replies = 0
+        continuations = 0
         avoid: set[str] = set()
-        for _ in range(MAX_CONTINUATIONS + 2):
+        while True:
             # The chunk file as stored; only a continuation re-encodes the tail it asks about.
             audio = file_bytes if offset == 0 else _flac_bytes(samples[int(round(offset * SAMPLE_RATE)):], SAMPLE_RATE)
             reply, lease = await self._request(job, run, audio, offset, avoid)
-            parsed = parse_response(reply.text, duration, finish_reason=reply.finish_reason, offset=offset)
-            outcome = "loop" if parsed.loop else "unparseable" if parsed.unparseable else (
-                "truncated" if parsed.truncated else "ok")
+            parsed = _parse(reply, duration, offset)
+            problem = parsed.unusable or (f"{parsed.lossy} segments lost to bad times or wrong types"
+                                          if parsed.lossy else None)
+            if not problem and parsed.truncated and not (parsed.last_end > offset):
+                problem = "truncated reply with nothing new"
+            outcome = ("loop" if parsed.loop and not problem else "unusable" if parsed.unusable else
+                       "lossy" if problem else "truncated" if parsed.truncated else "ok")
             await asyncio.to_thread(
                 record_attempt, self.settings, chunk_id=job.chunk_id, engine=self.name, model=lease.model,
                 key_hash=lease.key_hash, latency_s=reply.latency, offset_s=offset, prompt_tokens=reply.prompt_tokens,
                 output_tokens=reply.output_tokens, outcome=outcome, finish_reason=reply.finish_reason,
-                detail=parsed.loop, raw_response=reply.text,
+                detail=(problem or parsed.loop or "")[:1000] or None, raw_response=reply.text,
             )
-            if (parsed.loop or parsed.unparseable) and not retried_loop:
+            if problem:
+                bad_replies += 1
+                repairs["retried_bad_reply"] += 1
+                if bad_replies > MAX_BAD_REPLIES:
+                    raise ChunkFailed(f"unusable replies: {problem} (model {lease.model}, {bad_replies} tries)")
+                avoid = {lease.model}  # another tier where there is one; the pool also rotates keys
+                continue
+            if parsed.loop and not retried_loop:
                 retried_loop = True  # one retry, on another tier where there is one
                 avoid = {lease.model}
                 repairs["retried_on_other_tier"] += 1
                 continue
-            if parsed.unparseable:
-                raise ChunkFailed(f"unparseable response from {lease.model}: {reply.text[:120]!r}")
             avoid = set()
             new = _dedupe_loops(parsed.segments, repairs) if parsed.loop else parsed.segments
             repairs.update(parsed.repairs)
             drops.update(parsed.drops)
             segments.extend(s for s in new if s.start >= offset - 1e-6)
-            if parsed.truncated:
+            if parsed.truncated and parsed.last_end < duration - CONTINUE_MARGIN_S:
+                continuations += 1
+                if continuations > MAX_CONTINUATIONS:
+                    raise ChunkFailed(f"reply still truncated after {MAX_CONTINUATIONS} continuations "
+                                      f"(covered {parsed.last_end:.1f} of {duration:.1f} s)")
                 repairs["continued_after_truncation"] += 1
-                if parsed.segments and parsed.last_end < duration - CONTINUE_MARGIN_S and parsed.last_end > offset:
-                    offset = parsed.last_end
-                    continue
+                offset = parsed.last_end
+                continue
             break
         segments.sort(key=lambda s: (s.start, s.end))
         raw = [(s.start, s.end) for s in segments]
         if self.refiner is not None and segments:
             segments = await asyncio.to_thread(self.refiner.refine, samples, SAMPLE_RATE, segments)
         return Labeled(segments, raw, repairs, drops, agent=lease.model)
+
+
+def _parse(reply: Reply, duration: float, offset: float) -> Parsed:
+    """The parser must never raise; if it ever does, the reply counts as unusable (asked again), not a crash."""
+    try:
+        return parse_response(reply.text, duration, finish_reason=reply.finish_reason, offset=offset)
+    except Exception as exc:  # noqa: BLE001
+        return Parsed([], False, unusable=f"reply not parseable ({type(exc).__name__})")
 
 
 def _dedupe_loops(segments: list[Segment], repairs: Counter) -> list[Segment]:

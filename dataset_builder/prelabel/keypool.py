@@ -7,9 +7,12 @@ paper (*End-to-End Speech Translation for Low-Resource Code-Switching*), made be
 - The cheapest tier's free keys take requests first; a dearer tier serves only while every key of the
   cheaper tiers is cooling or paced.
 - With nothing free, ``acquire`` sleeps exactly until the earliest slot frees — no fixed global sleep.
-- An invalid or revoked key is retired for every model.
+- A key the API calls invalid is retired for every model; a 403 on one model retires that (model, key) only.
+  A later run tries a retired slot once more (a key can be fixed: billing restored, access granted) and
+  puts it back to work when it answers; a slot retired while a run goes stays retired for that run.
 - Cooldowns, learned limits, per-day counts and retirements live in the state store: a restart does not
-  hammer exhausted keys, and processes sharing a PostgreSQL store see each other's cooldowns.
+  hammer exhausted keys, and processes sharing a store see each other's cooldowns and add up their daily
+  counts (each request is counted in the store as it is sent).
 - Keys are identified by a short hash everywhere outside this object; the secret never leaves it.
 """
 from __future__ import annotations
@@ -25,10 +28,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..foundation.config import Settings
 from ..store import KeyState, session_scope
+from .runner import StopRun
 
 #: Gemini's daily quotas reset at midnight Pacific time.
 QUOTA_TZ = ZoneInfo("America/Los_Angeles")
@@ -38,8 +43,8 @@ def key_hash(key: str) -> str:
     return "k-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-class NoKeysError(RuntimeError):
-    """No usable key is left (none configured, or all retired)."""
+class NoKeysError(StopRun):
+    """No usable key is left (none configured, or all retired): the run stops, its chunks stay queued."""
 
 
 @dataclass
@@ -66,6 +71,8 @@ class _Slot:
     sends: deque = field(default_factory=deque)  # send times in the trailing window (this process)
     rate_limited: int = 0
     ok: int = 0
+    retired: str | None = None  # why this (model, key) takes no more requests
+    suspect: str | None = None  # retired by an earlier run: tried again, and back to work if it answers
 
 
 class KeyPool:
@@ -101,11 +108,21 @@ class KeyPool:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._changed: asyncio.Event | None = None
-        self.retired: dict[str, str] = {}
         self._slots = {(m, h): _Slot(m, h) for m in self.tiers for h in self._keys}
         self.sync_interval = sync_interval
         self._last_sync = 0.0
+        self._started = clock()
         self._load()
+
+    @property
+    def retired(self) -> dict[str, str]:
+        """Keys retired on every model, with the reason."""
+        out: dict[str, str] = {}
+        for h in self._keys:
+            reasons = [self._slots[(m, h)].retired for m in self.tiers]
+            if all(reasons):
+                out[h] = reasons[0]
+        return out
 
     # -- persistence ----------------------------------------------------------------------------------
 
@@ -117,11 +134,15 @@ class KeyPool:
         with session_scope(self.settings) as s:
             rows = s.scalars(select(KeyState).where(KeyState.key_hash.in_(list(self._keys)))).all()
             for row in rows:
-                if row.retired and row.key_hash not in self.retired:
-                    self.retired[row.key_hash] = row.reason or "retired"
                 slot = self._slots.get((row.model, row.key_hash))
                 if slot is None:
                     continue
+                if row.retired and not slot.retired and not slot.suspect:
+                    reason = row.reason or "retired"
+                    if (row.retired_at or 0.0) < self._started:
+                        slot.suspect = reason  # an earlier run's verdict: try once more
+                    else:
+                        slot.retired = reason
                 slot.cooldown_until = max(slot.cooldown_until, row.cooldown_until or 0.0)
                 slot.backoff_level = max(slot.backoff_level, row.backoff_level or 0)
                 if row.learned_limit is not None:
@@ -140,9 +161,33 @@ class KeyPool:
             row.cooldown_until = max(row.cooldown_until or 0.0, slot.cooldown_until)
             row.backoff_level = slot.backoff_level
             row.learned_limit = slot.learned_limit
-            row.day, row.day_count = slot.day, slot.day_count
             if retired_reason is not None:
-                row.retired, row.reason = True, retired_reason
+                row.retired, row.reason, row.retired_at = True, retired_reason, self.clock()
+            elif row.retired and not slot.retired and not slot.suspect:
+                row.retired, row.reason, row.retired_at = False, None, None  # re-validated
+
+    def _count_day(self, slot: _Slot, today: str, delta: int) -> None:
+        """Add ``delta`` to today's count of the slot in the store (atomically: several processes add up) and
+        take the store's total, which includes the other processes' requests."""
+        if self.settings is None:
+            return
+        for _ in range(3):
+            try:
+                with session_scope(self.settings) as s:
+                    key = (KeyState.model == slot.model) & (KeyState.key_hash == slot.key_hash)
+                    done = s.execute(update(KeyState).where(key, KeyState.day == today).values(
+                        day_count=KeyState.day_count + delta).execution_options(synchronize_session=False))
+                    if not done.rowcount:
+                        done = s.execute(update(KeyState).where(key).values(day=today, day_count=max(0, delta))
+                                         .execution_options(synchronize_session=False))
+                    if not done.rowcount:
+                        s.add(KeyState(model=slot.model, key_hash=slot.key_hash, day=today, day_count=max(0, delta)))
+                        s.flush()
+                    total = s.scalar(select(KeyState.day_count).where(key))
+                slot.day, slot.day_count = today, max(0, int(total or 0))
+                return
+            except IntegrityError:  # another process inserted the row first: update it instead
+                continue
 
     # -- state ----------------------------------------------------------------------------------------
 
@@ -162,7 +207,7 @@ class KeyPool:
 
     def _wait_for(self, slot: _Slot, now: float) -> float:
         """Seconds until ``slot`` may take a request (0 = now)."""
-        if slot.key_hash in self.retired:
+        if slot.retired:
             return float("inf")
         while slot.sends and slot.sends[0] <= now - self.window:
             slot.sends.popleft()
@@ -178,8 +223,11 @@ class KeyPool:
         return wait
 
     def _pick(self, now: float, avoid: set[str] | frozenset = frozenset()) -> tuple[Lease | None, float]:
-        if len(self.retired) == len(self._keys):
-            raise NoKeysError("every Gemini key is retired: " + "; ".join(f"{h}: {r}" for h, r in self.retired.items()))
+        if all(slot.retired for slot in self._slots.values()):
+            reasons = {f"{s.key_hash} on {s.model}": s.retired for s in self._slots.values()}
+            if self.retired:
+                reasons = dict(self.retired)
+            raise NoKeysError("every Gemini key is retired: " + "; ".join(f"{h}: {r}" for h, r in reasons.items()))
         earliest = float("inf")
         tiers = [(t, m) for t, m in enumerate(self.tiers) if m not in avoid] or list(enumerate(self.tiers))
         for tier, model in tiers:
@@ -198,6 +246,7 @@ class KeyPool:
                 if slot.day != today:
                     slot.day, slot.day_count = today, 0
                 slot.day_count += 1
+                self._count_day(slot, today, 1)
                 return Lease(model, slot.key_hash, tier, self._keys[slot.key_hash]), 0.0
         return None, earliest
 
@@ -233,8 +282,9 @@ class KeyPool:
         with self._lock:
             slot = self._slots[(lease.model, lease.key_hash)]
             slot.ok += 1
-            if slot.backoff_level:
+            if slot.backoff_level or slot.suspect:
                 slot.backoff_level = 0
+                slot.suspect = None  # an earlier run retired it; it answered: back to work
                 self._save(slot)
 
     def report_rate_limited(self, lease: Lease, retry_delay: float | None = None, per_day: bool = False) -> float:
@@ -245,6 +295,9 @@ class KeyPool:
             slot.rate_limited += 1
             if slot.sends:  # the refused request did not count toward the quota
                 slot.sends.pop()
+                if slot.day == self._today(now) and slot.day_count > 0:
+                    slot.day_count -= 1
+                    self._count_day(slot, slot.day, -1)
             if per_day:
                 cooldown = self._next_day_start(now) - now
             elif retry_delay is not None and retry_delay >= 0:
@@ -261,11 +314,13 @@ class KeyPool:
             self._save(slot)
         return cooldown
 
-    def retire(self, key_hash_: str, reason: str) -> None:
+    def retire(self, key_hash_: str, reason: str, model: str | None = None) -> None:
+        """Retire the key on ``model``, or on every model (``None``: the key itself is invalid)."""
         with self._lock:
-            self.retired[key_hash_] = reason
-            for model in self.tiers:
-                self._save(self._slots[(model, key_hash_)], retired_reason=reason)
+            for m in ([model] if model is not None else self.tiers):
+                slot = self._slots[(m, key_hash_)]
+                slot.retired, slot.suspect = reason, None
+                self._save(slot, retired_reason=reason)
         self._notify()
 
     def release(self) -> None:
@@ -279,6 +334,7 @@ class KeyPool:
         with self._lock:
             return {
                 "retired": dict(self.retired),
+                "retired_slots": {f"{s.model}/{s.key_hash}": s.retired for s in self._slots.values() if s.retired},
                 "slots": [
                     {
                         "model": s.model, "key": s.key_hash, "ok": s.ok, "rate_limited": s.rate_limited,

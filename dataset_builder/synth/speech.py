@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..foundation.atomic import atomic_path
+from ..foundation.audio import ffmpeg_timeout
+from ..foundation.secrets import child_env
 from ..foundation.espeak import SILENCE_THRESHOLD, SR, espeak
 
 VI_VOICES = ("vi", "vi-vn-x-south", "vi-vn-x-central")
@@ -158,5 +160,6 @@ def encode(audio: np.ndarray, target: str | Path, fmt: str, sr: int = SR, metada
              "-map_metadata", "-1",
              *[arg for k, v in (metadata or {}).items() for arg in ("-metadata", f"{k}={v}")], str(tmp)],
             input=np.ascontiguousarray(audio, dtype="<f4").tobytes(), capture_output=True, check=True,
+            timeout=ffmpeg_timeout(len(audio) / sr), env=child_env(),
         )
     return target
