@@ -25,7 +25,8 @@ def _bar(chunks: dict) -> str:
     parts = []
     for key, css in ((ChunkStatus.VERIFIED, "verified"), (ChunkStatus.PUSHED, "pushed"),
                      (ChunkStatus.PRELABELED, "prelabeled"), (ChunkStatus.PENDING, "pending"),
-                     (ChunkStatus.PRELABELING, "pending"), (ChunkStatus.FAILED, "failed")):
+                     (ChunkStatus.PRELABELING, "pending"), (ChunkStatus.BATCHED, "pending"),
+                     (ChunkStatus.FAILED, "failed")):
         n = chunks.get(key, 0)
         if n:
             parts.append(f'<span class="{css}" style="width:{100 * n / total:.1f}%" title="{key}: {n}"></span>')

@@ -90,15 +90,17 @@ class Video(Base):
 
 
 class ChunkStatus:
-    """Chunk state machine: pending → prelabeling → prelabeled → (pushed) → verified; or failed."""
+    """Chunk state machine: pending → prelabeling (or batched: in a Gemini Batch API job) → prelabeled → (pushed)
+    → verified; or failed."""
 
     PENDING = "pending"
     PRELABELING = "prelabeling"
+    BATCHED = "batched"
     PRELABELED = "prelabeled"
     FAILED = "failed"
     PUSHED = "pushed"
     VERIFIED = "verified"
-    ALL = (PENDING, PRELABELING, PRELABELED, FAILED, PUSHED, VERIFIED)
+    ALL = (PENDING, PRELABELING, BATCHED, PRELABELED, FAILED, PUSHED, VERIFIED)
 
 
 class Chunk(Base):
@@ -216,6 +218,23 @@ class PrelabelAttempt(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(30))
     detail: Mapped[str | None] = mapped_column(Text)
     raw_response: Mapped[str | None] = mapped_column(Text)
+
+
+class PrelabelBatch(Base):
+    """A Gemini Batch API job: recorded before it is submitted (its display name is ``vecs-batch-<id>``), so a run
+    killed at any moment finds it again — by name once the service gave one, else by listing the key's jobs."""
+
+    __tablename__ = "prelabel_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))  # batches/…, once created
+    model: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(20))
+    claim_token: Mapped[str] = mapped_column(String(64))  # the token of the chunks it holds
+    chunk_ids: Mapped[list] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(30), default="submitting")
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class SplitAssignment(Base):

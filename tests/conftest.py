@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import unicodedata
 import pwd
 import shutil
 import socket
@@ -20,7 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from dataset_builder.foundation.config import Settings  # noqa: E402
-from dataset_builder.store import dispose_engines  # noqa: E402
+from dataset_builder.store import Chunk, Segment, dispose_engines, session_scope  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -249,3 +252,54 @@ def synthetic_corpus(tmp_path_factory, name: str, **options) -> Path:
     out = tmp_path_factory.mktemp(name)
     synthesize_corpus(out, channels=2, jobs=2, progress=False, **options)
     return out
+
+
+# -- pre-labeling: chunks with the labels a perfect pre-labeler returns ----------------------------------
+
+
+def _truth_for(video: str, index: int, duration: float) -> list[dict]:
+    segs, t, i = [], 0.5, 0
+    while t + 3.0 < duration:
+        segs.append({"start": round(t, 3), "end": round(t + 2.5, 3),
+                     "text": f"câu {i} của {video} phần {index} với team nha",
+                     "translation": f"câu {i} của {video} phần {index} với nhóm nha"})
+        t += 4.0 + (i % 3)
+        i += 1
+    return segs
+
+
+@pytest.fixture
+def chunks(settings, tmp_path):
+    """Three videos, five chunks, and the truth a perfect pre-labeler would return for each chunk file."""
+    src = tmp_path / "src"
+    from dataset_builder.ingest import ingest
+
+    make_wav(src / "long.wav", 610, seed=1)
+    make_wav(src / "short1.wav", 40, seed=2)
+    make_wav(src / "short2.wav", 30, seed=3)
+    assert all(o.status == "ingested" for o in ingest([str(src)], settings=settings, progress=False))
+    truth = {}
+    with session_scope(settings) as s:
+        for c in s.scalars(select(Chunk)).all():
+            data = (settings.home / c.audio_path).read_bytes()
+            truth[hashlib.sha256(data).hexdigest()] = (c.id, _truth_for(c.video.video_id, c.index, c.duration))
+    return truth
+
+
+def stored_segments(settings) -> dict[int, list[tuple]]:
+    with session_scope(settings) as s:
+        rows = s.execute(select(Segment.chunk_id, Segment.start, Segment.end, Segment.text).order_by(
+            Segment.chunk_id, Segment.start)).all()
+    out: dict[int, list[tuple]] = {}
+    for cid, a, b, text in rows:
+        out.setdefault(cid, []).append((a, b, text))
+    return out
+
+
+def assert_all_valid(settings) -> None:
+    """Nothing malformed reaches the store."""
+    with session_scope(settings) as s:
+        for seg in s.scalars(select(Segment)).all():
+            dur = seg.chunk.duration
+            assert 0 <= seg.start < seg.end <= dur + 1e-6, (seg.start, seg.end, dur)
+            assert seg.text.strip() and unicodedata.is_normalized("NFC", seg.text)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import signal
 import subprocess
@@ -12,43 +11,15 @@ import unicodedata
 import pytest
 from sqlalchemy import func, select
 
-from conftest import make_wav, run_vecs, wait_for
-from dataset_builder.ingest import ingest
+from conftest import assert_all_valid as _assert_all_valid, run_vecs, stored_segments as _stored, wait_for
 from dataset_builder.prelabel.gemini import GeminiCaller, GeminiEngine
 from dataset_builder.prelabel.keypool import KeyPool, key_hash
 from dataset_builder.prelabel.runner import run_engine
-from dataset_builder.store import Chunk, ChunkStatus, KeyState, PrelabelAttempt, Segment, session_scope
+from dataset_builder.store import Chunk, ChunkStatus, KeyState, PrelabelAttempt, session_scope
 from fake_gemini import Fault, FakeGemini, Response, TruthResponder, fence_json, make_segments_response, wrap_prose
 
 FLASH, PRO = "gemini-2.5-flash", "gemini-2.5-pro"
 KEYS = ["AIzaTEST-alpha-SECRET", "AIzaTEST-bravo-SECRET", "AIzaTEST-charlie-SECRET"]
-
-
-def _truth_for(video: str, index: int, duration: float) -> list[dict]:
-    segs, t, i = [], 0.5, 0
-    while t + 3.0 < duration:
-        segs.append({"start": round(t, 3), "end": round(t + 2.5, 3),
-                     "text": f"câu {i} của {video} phần {index} với team nha",
-                     "translation": f"câu {i} của {video} phần {index} với nhóm nha"})
-        t += 4.0 + (i % 3)
-        i += 1
-    return segs
-
-
-@pytest.fixture
-def chunks(settings, tmp_path):
-    """Three videos, five chunks, and the truth a perfect pre-labeler would return for each chunk file."""
-    src = tmp_path / "src"
-    make_wav(src / "long.wav", 610, seed=1)
-    make_wav(src / "short1.wav", 40, seed=2)
-    make_wav(src / "short2.wav", 30, seed=3)
-    assert all(o.status == "ingested" for o in ingest([str(src)], settings=settings, progress=False))
-    truth = {}
-    with session_scope(settings) as s:
-        for c in s.scalars(select(Chunk)).all():
-            data = (settings.home / c.audio_path).read_bytes()
-            truth[hashlib.sha256(data).hexdigest()] = (c.id, _truth_for(c.video.video_id, c.index, c.duration))
-    return truth
 
 
 def _responder(chunks) -> TruthResponder:
@@ -59,25 +30,6 @@ def _run(settings, fake, keys=KEYS, tiers=(FLASH, PRO), concurrency=4, window=60
     pool = KeyPool(list(keys), list(tiers), settings=settings, window=window, seed=0)
     engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=5.0), settings, seed=0)
     return asyncio.run(run_engine(engine, settings, concurrency=concurrency, limit=limit, progress=False))
-
-
-def _stored(settings) -> dict[int, list[tuple]]:
-    with session_scope(settings) as s:
-        rows = s.execute(select(Segment.chunk_id, Segment.start, Segment.end, Segment.text).order_by(
-            Segment.chunk_id, Segment.start)).all()
-    out: dict[int, list[tuple]] = {}
-    for cid, a, b, text in rows:
-        out.setdefault(cid, []).append((a, b, text))
-    return out
-
-
-def _assert_all_valid(settings) -> None:
-    """Nothing malformed reaches the store."""
-    with session_scope(settings) as s:
-        for seg in s.scalars(select(Segment)).all():
-            dur = seg.chunk.duration
-            assert 0 <= seg.start < seg.end <= dur + 1e-6, (seg.start, seg.end, dur)
-            assert seg.text.strip() and unicodedata.is_normalized("NFC", seg.text)
 
 
 def test_all_chunks_labeled_through_quota_and_5xx(settings, chunks):

@@ -14,7 +14,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from dataset_builder.foundation.config import DEFAULT_TIERS, gemini_keys, gemini_prices, get_settings
+from dataset_builder.foundation.config import (DEFAULT_TIERS, PRICES_CHECKED, gemini_keys, gemini_prices, get_settings,
+                                              token_cost)
 
 from ._console import err, out
 
@@ -81,6 +82,13 @@ def prelabel(
     window: float = typer.Option(60.0, "--quota-window", help="Length of the quota window in seconds."),
     refine: bool = typer.Option(True, "--refine/--no-refine", help="Snap times to silero-vad speech boundaries."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Put failed chunks back in the queue first."),
+    mode: str = typer.Option("online", "--mode", help="online (a request per chunk) or batch (Gemini's Batch API: "
+                             "half price, answered within hours; run again to collect, or --wait)."),
+    wait: bool = typer.Option(False, "--wait/--no-wait", help="batch: poll until every job is collected."),
+    poll: float = typer.Option(60.0, "--poll", min=0.1, help="batch: seconds between looks at running jobs."),
+    thinking_budget: Optional[int] = typer.Option(None, "--thinking-budget", min=0, help="Thinking tokens a reply "
+                                                  "may use (billed as output; 0 turns thinking off where the model "
+                                                  "allows). Default: the model's own."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Pre-label pending chunks: transcript + Vietnamese translation, chunk-relative times."""
@@ -89,6 +97,10 @@ def prelabel(
     from dataset_builder.prelabel.runner import retry_failed as requeue, run_engine
 
     settings = get_settings()
+    if mode not in ("online", "batch"):
+        raise typer.BadParameter(f"--mode {mode!r}: expected online or batch")
+    if mode == "batch" and engine != "gemini":
+        raise typer.BadParameter("--mode batch needs --engine gemini (the Batch API is Gemini's)")
     if engine == "gemini":
         from dataset_builder.prelabel.gemini import GeminiCaller, GeminiEngine
         from dataset_builder.prelabel.keypool import KeyPool, NoKeysError
@@ -109,8 +121,8 @@ def prelabel(
             from dataset_builder.prelabel.refine import load_refiner
 
             refiner = load_refiner(warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"))
-        runner_engine = GeminiEngine(pool, GeminiCaller(base_url=base_url, timeout_s=timeout), settings,
-                                     refiner=refiner)
+        caller = GeminiCaller(base_url=base_url, timeout_s=timeout, thinking_budget=thinking_budget)
+        runner_engine = GeminiEngine(pool, caller, settings, refiner=refiner)
     elif engine == "captions":
         from dataset_builder.prelabel.captions import CaptionsEngine
 
@@ -120,8 +132,18 @@ def prelabel(
     settings.ensure_dirs()
     if retry_failed:
         requeue(settings)
-    run = asyncio.run(run_engine(runner_engine, settings, concurrency=concurrency, limit=limit,
-                                 progress=progress, console=err))
+    if mode == "batch":
+        from dataset_builder.prelabel.batch import BatchRunner, run_batch
+
+        run, report = asyncio.run(run_batch(BatchRunner(pool, caller, settings, refiner=refiner), limit=limit,
+                                            wait=wait, poll_s=poll, console=err if progress else None))
+        err.print(f"batch: {report.submitted_jobs} jobs submitted ({report.submitted_chunks} chunks), "
+                  f"{report.collected_jobs} collected, {report.open_jobs} still running"
+                  + (" — run this again to collect them" if report.open_jobs else "")
+                  + (f", {report.requeued} chunks back in the queue" if report.requeued else ""))
+    else:
+        run = asyncio.run(run_engine(runner_engine, settings, concurrency=concurrency, limit=limit,
+                                     progress=progress, console=err))
     _print_prelabel_summary(run)
     if run.stopped:
         err.print(f"[red]error:[/red] the run stopped: {run.stopped}", highlight=False, soft_wrap=True)
@@ -139,13 +161,16 @@ def _print_prelabel_summary(run) -> None:
         f"{elapsed:.1f} s"
     )
     total_cost = 0.0
-    for model, (tin, tout) in sorted(run.tokens.items()):
-        pin, pout = prices.get(model, (0.0, 0.0))
-        cost = tin / 1e6 * pin + tout / 1e6 * pout
-        total_cost += cost
-        err.print(f"  {model}: {tin:,} input + {tout:,} output tokens ≈ ${cost:.4f}")
-    if run.tokens:
-        err.print(f"  estimated cost: ${total_cost:.4f}")
+    for batch, table in ((False, run.tokens), (True, run.batch_tokens)):
+        for model, tokens in sorted(table.items()):
+            cost = token_cost(model, tokens, batch=batch, prices=prices)
+            total_cost += cost
+            tin, tout, thinking = tokens
+            err.print(f"  {model}{' (batch, half price)' if batch else ''}: {tin:,} input + {tout:,} output"
+                      f"{f' + {thinking:,} thinking' if thinking else ''} tokens ≈ ${cost:.4f}")
+    if run.tokens or run.batch_tokens:
+        err.print(f"  estimated cost: ${total_cost:.4f} (list prices checked {PRICES_CHECKED}; VECS_GEMINI_PRICES "
+                  "overrides them)")
     if run.repairs:
         err.print("  repaired: " + ", ".join(f"{k} {v}" for k, v in sorted(run.repairs.items())))
     if run.drops:
@@ -202,7 +227,7 @@ def status(
         c = ch["chunks"]
         table.add_row(
             ch["name"], str(ch["videos"]), f"{ch['hours']:.2f}",
-            str(c["pending"] + c["prelabeling"]), str(c["prelabeled"] + c["pushed"]), str(c["failed"]),
+            str(c["pending"] + c["prelabeling"] + c["batched"]), str(c["prelabeled"] + c["pushed"]), str(c["failed"]),
             str(c["verified"]), f"{ch['verified_hours']:.2f}", ch["state"],
         )
     out.print(table)

@@ -75,13 +75,19 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-#: Gemini list prices, USD per 1M tokens (input incl. audio, output). Override with
+#: Gemini list prices, USD per 1M tokens: (input — the audio rate, our requests are audio —, output). Thinking tokens
+#: are billed as output; Batch API jobs at BATCH_PRICE of these. From Google's Gemini API pricing page
+#: (ai.google.dev/gemini-api/docs/pricing): the output rates, Pro's and the batch discount were checked on 2026-11-30
+#: against copies of it dated January–March 2026 (the page is out of this build machine's reach); the audio input
+#: rates are as the page listed them in 2025. Override with
 #: ``VECS_GEMINI_PRICES='{"gemini-2.5-flash": [1.0, 2.5]}'``; used only for the cost estimate.
+PRICES_CHECKED = "2026-11-30"
 DEFAULT_GEMINI_PRICES = {
     "gemini-2.5-flash": (1.00, 2.50),
     "gemini-2.5-pro": (1.25, 10.00),
     "gemini-2.5-flash-lite": (0.30, 0.40),
 }
+BATCH_PRICE = 0.5
 DEFAULT_TIERS = ("gemini-2.5-flash", "gemini-2.5-pro")
 
 
@@ -93,6 +99,13 @@ def gemini_prices() -> dict[str, tuple[float, float]]:
     if override:
         prices.update({k: tuple(v) for k, v in json.loads(override).items()})
     return prices
+
+
+def token_cost(model: str, tokens, *, batch: bool = False, prices: dict | None = None) -> float:
+    """USD for ``tokens`` = (input, output, thinking) on ``model``; unknown models cost 0 (say so with a price)."""
+    pin, pout = (prices or gemini_prices()).get(model, (0.0, 0.0))
+    tin, tout, thinking = (list(tokens) + [0, 0, 0])[:3]
+    return (tin * pin + (tout + thinking) * pout) / 1e6 * (BATCH_PRICE if batch else 1.0)
 
 
 def gemini_keys() -> list[str]:

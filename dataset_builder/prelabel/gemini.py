@@ -35,6 +35,22 @@ class Reply:
     prompt_tokens: int | None
     output_tokens: int | None
     latency: float
+    thoughts_tokens: int | None = None  # billed as output
+
+
+def reply_from(response, latency: float) -> Reply:
+    """A google-genai ``GenerateContentResponse`` (a request's, or one item of a batch job's) as a :class:`Reply`."""
+    candidate = (response.candidates or [None])[0]
+    finish = getattr(getattr(candidate, "finish_reason", None), "name", None) or (
+        str(candidate.finish_reason) if candidate is not None and candidate.finish_reason else None
+    )
+    usage = response.usage_metadata
+    text = ""
+    if candidate is not None and candidate.content is not None:
+        text = "".join(p.text or "" for p in candidate.content.parts or [] if getattr(p, "text", None))
+    return Reply(text=text, finish_reason=finish, prompt_tokens=getattr(usage, "prompt_token_count", None),
+                 output_tokens=getattr(usage, "candidates_token_count", None), latency=latency,
+                 thoughts_tokens=getattr(usage, "thoughts_token_count", None))
 
 
 class RequestFailed(Exception):
@@ -98,10 +114,12 @@ def classify(exc: BaseException, latency: float, redact) -> RequestFailed:
 class GeminiCaller:
     """Holds one client per key (the key is bound at construction) and makes single requests."""
 
-    def __init__(self, base_url: str | None = None, timeout_s: float = 600.0, max_output_tokens: int | None = None) -> None:
+    def __init__(self, base_url: str | None = None, timeout_s: float = 600.0, max_output_tokens: int | None = None,
+                 thinking_budget: int | None = None) -> None:
         self.base_url = base_url
         self.timeout_s = timeout_s
         self.max_output_tokens = max_output_tokens
+        self.thinking_budget = thinking_budget  # None: the model's default; 0 turns thinking off where it can
         self._clients: dict[str, genai.Client] = {}
         self._secrets: list[str] = []
         self._prompt = user_prompt()
@@ -122,40 +140,34 @@ class GeminiCaller:
             text = text.replace(secret, "***")
         return text
 
-    async def generate(self, lease: Lease, audio: bytes, mime_type: str = "audio/flac") -> Reply:
-        client = self._client(lease)
-        config = types.GenerateContentConfig(
+    def config(self) -> types.GenerateContentConfig:
+        """The request settings, the same for a single request and for each request of a batch job."""
+        return types.GenerateContentConfig(
             system_instruction=SYSTEM_PROMPT,
             response_mime_type="application/json",
             response_schema=RESPONSE_SCHEMA,
             temperature=0.0,
             max_output_tokens=self.max_output_tokens,
+            thinking_config=None if self.thinking_budget is None else types.ThinkingConfig(
+                thinking_budget=self.thinking_budget),
         )
+
+    def contents(self, audio: bytes, mime_type: str = "audio/flac") -> list:
+        return [types.Part.from_bytes(data=audio, mime_type=mime_type), self._prompt]
+
+    async def generate(self, lease: Lease, audio: bytes, mime_type: str = "audio/flac") -> Reply:
+        client = self._client(lease)
+        config = self.config()
         t0 = time.perf_counter()
         try:
             response = await client.aio.models.generate_content(
                 model=lease.model,
-                contents=[types.Part.from_bytes(data=audio, mime_type=mime_type), self._prompt],
+                contents=self.contents(audio, mime_type),
                 config=config,
             )
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes raw
             raise classify(exc, time.perf_counter() - t0, self.redact) from None
-        latency = time.perf_counter() - t0
-        candidate = (response.candidates or [None])[0]
-        finish = getattr(getattr(candidate, "finish_reason", None), "name", None) or (
-            str(candidate.finish_reason) if candidate is not None and candidate.finish_reason else None
-        )
-        usage = response.usage_metadata
-        text = ""
-        if candidate is not None and candidate.content is not None:
-            text = "".join(p.text or "" for p in candidate.content.parts or [] if getattr(p, "text", None))
-        return Reply(
-            text=text,
-            finish_reason=finish,
-            prompt_tokens=getattr(usage, "prompt_token_count", None),
-            output_tokens=getattr(usage, "candidates_token_count", None),
-            latency=latency,
-        )
+        return reply_from(response, time.perf_counter() - t0)
 
 
 # -- the engine: one chunk, as many requests as it takes ---------------------------------------------------
@@ -215,9 +227,7 @@ class GeminiEngine:
             finally:
                 self.pool.release()
             self.pool.report_ok(lease)
-            tokens = run.tokens[lease.model]
-            tokens[0] += reply.prompt_tokens or 0
-            tokens[1] += reply.output_tokens or 0
+            run.count_tokens(lease.model, reply)
             return reply, lease
 
     async def label(self, job: ChunkJob, run: Run) -> Labeled:

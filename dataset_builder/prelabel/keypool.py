@@ -323,6 +323,14 @@ class KeyPool:
                 self._save(slot, retired_reason=reason)
         self._notify()
 
+    def retired_on(self, key_hash_: str, model: str) -> bool:
+        with self._lock:
+            return bool(self._slots[(model, key_hash_)].retired)
+
+    def key(self, key_hash_: str) -> str | None:
+        """The key behind a hash, if this pool was given it (a batch job is polled with the key that made it)."""
+        return self._keys.get(key_hash_)
+
     def release(self) -> None:
         """Something changed (a request finished): waiters re-check."""
         self._notify()

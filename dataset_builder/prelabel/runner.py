@@ -51,6 +51,7 @@ class ChunkJob:
     is_last: bool
     captions: dict
     claim_token: str | None = None
+    held_status: str = ChunkStatus.PRELABELING  # a chunk in a Batch API job is held as "batched"
 
 
 @dataclass
@@ -88,7 +89,9 @@ class Run:
     server_errors: int = 0
     audio_s: float = 0.0
     tier: str = "-"
-    tokens: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    #: model → [input, output, thinking] tokens; ``batch_tokens`` the same for Batch API jobs (half price)
+    tokens: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    batch_tokens: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     repairs: Counter = field(default_factory=Counter)
     drops: Counter = field(default_factory=Counter)
     failures: list = field(default_factory=list)
@@ -101,6 +104,12 @@ class Run:
     #: Why the run stopped early (every key retired…), or None.
     stopped: str | None = None
     started: float = field(default_factory=time.perf_counter)
+
+    def count_tokens(self, model: str, reply, *, batch: bool = False) -> None:
+        tokens = (self.batch_tokens if batch else self.tokens)[model]
+        tokens[0] += reply.prompt_tokens or 0
+        tokens[1] += reply.output_tokens or 0
+        tokens[2] += reply.thoughts_tokens or 0
 
 
 # -- store access (sync; run in threads) ------------------------------------------------------------------
@@ -159,8 +168,7 @@ def renew(settings: Settings, tokens: list[str]) -> int:
 
 def _held(job: ChunkJob):
     """The chunk, only while this job's claim is still the chunk's current one."""
-    return (Chunk.id == job.chunk_id) & (Chunk.status == ChunkStatus.PRELABELING) & (
-        Chunk.claim_token == job.claim_token)
+    return (Chunk.id == job.chunk_id) & (Chunk.status == job.held_status) & (Chunk.claim_token == job.claim_token)
 
 
 #: Segments that must never be replaced by machine labels: sent to annotators, or answered.
