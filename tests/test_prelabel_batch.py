@@ -114,3 +114,20 @@ def test_a_killed_batch_run_is_collected_by_the_next(settings, chunks):
     assert states.count("succeeded") == len(fake.batches) and states.count("never_submitted") >= 1
     assert submitted >= 1
     assert "(batch, half price)" in again.stderr and "KEY" not in again.stderr.upper().replace("KEYS", "")
+
+
+def test_online_requests_count_thinking_tokens_and_send_the_budget(settings, chunks):
+    from dataset_builder.foundation.config import token_cost
+    from dataset_builder.prelabel.gemini import GeminiEngine
+    from dataset_builder.prelabel.runner import run_engine
+
+    truth = TruthResponder({sha: segs for sha, (_, segs) in chunks.items()})
+    with FakeGemini(keys={k: "ok" for k in KEYS}, responder=lambda r: Response(truth(r), thoughts_tokens=40)) as fake:
+        pool = KeyPool(list(KEYS), [FLASH, PRO], settings=settings, seed=0)
+        engine = GeminiEngine(pool, GeminiCaller(base_url=fake.url, timeout_s=10.0, thinking_budget=0), settings)
+        run = asyncio.run(run_engine(engine, settings, progress=False))
+        config = fake.requests[-1].generation_config["thinkingConfig"]
+    assert run.done == 5 and config.get("thinkingBudget", config.get("thinking_budget")) == 0
+    tin, tout, thinking = run.tokens[FLASH]
+    assert thinking == 40 * run.requests  # billed as output: the estimate counts them
+    assert token_cost(FLASH, (tin, tout, thinking)) > token_cost(FLASH, (tin, tout, 0))
