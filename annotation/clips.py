@@ -53,3 +53,14 @@ def make_clip(home: Path, audio_path: Path, video_id: str, record_id: str, abs_s
 
 def data_url(path: Path) -> str:
     return "data:audio/ogg;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def remove_clips(home: Path, video_id: str) -> bool:
+    """A removed recording's annotation clips (a takedown): the clip server stops serving them."""
+    import shutil
+
+    folder = Path(home) / CLIP_DIR / video_id
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True

@@ -71,6 +71,13 @@ class Video(Base):
     source_url: Mapped[str] = mapped_column(String(2000), unique=True)
     title: Mapped[str | None] = mapped_column(String(1000))
     extractor: Mapped[str | None] = mapped_column(String(100))
+    #: Provenance as the source reports it (yt-dlp's info): the license (YouTube: "Creative Commons Attribution
+    #: license (reuse allowed)" or none for the standard license), who published it and when.
+    license: Mapped[str | None] = mapped_column(String(300))
+    uploader: Mapped[str | None] = mapped_column(String(500))
+    upload_date: Mapped[str | None] = mapped_column(String(8))  # YYYYMMDD
+    channel_ref: Mapped[str | None] = mapped_column(String(200))  # the source's channel id (YouTube: UC…)
+    channel_url: Mapped[str | None] = mapped_column(String(2000))
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     duration: Mapped[float] = mapped_column(Float, default=0.0)
     num_samples: Mapped[int] = mapped_column(Integer, default=0)

@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 for _name, _command in (("synth", factory.synth), ("ingest", factory.ingest), ("prelabel", factory.prelabel),
-                        ("status", factory.status), ("export", factory.export_cmd), ("demo", demo.demo),
+                        ("status", factory.status), ("export", factory.export_cmd), ("remove", factory.remove), ("demo", demo.demo),
                         ("transcribe", models.transcribe_cmd), ("evaluate", models.evaluate_cmd),
                         ("convert", models.convert_cmd)):
     app.command(_name)(_command)

@@ -40,18 +40,36 @@ def synth(
 
 
 def ingest(
-    sources: List[str] = typer.Argument(..., help="YouTube video/playlist/channel URLs, any yt-dlp URL, local paths or file:// URLs."),
+    sources: Optional[List[str]] = typer.Argument(None, help="YouTube video/playlist/channel URLs, any yt-dlp URL, "
+                                                 "local paths or file:// URLs."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Channel name to file the videos under."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Videos processed in parallel."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar per video."),
+    license_filter: Optional[str] = typer.Option(None, "--license", help="cc: keep only Creative Commons videos "
+                                                 "(the others, and those whose license is unknown, are skipped)."),
+    check: bool = typer.Option(False, "--check", help="Say what yt-dlp reports about its YouTube support (its "
+                               "version, the JavaScript runtime and EJS scripts it found) and exit."),
 ) -> None:
     """Download, normalize to 16 kHz mono FLAC, verify and cut exact 300 s + 5 s chunks."""
     from dataset_builder.ingest import ingest as run_ingest
-    from dataset_builder.ingest.fetch import UnsafeToolError
+    from dataset_builder.ingest.fetch import NO_RUNTIME, UnsafeToolError, youtube_readiness
 
+    if check:
+        ready = youtube_readiness()
+        out.print(f"yt-dlp {ready['yt_dlp']} · JS runtime: {ready['js_runtime'] or 'none'} · "
+                  f"EJS: {ready['ejs'] or 'none'}", highlight=False)
+        if not ready["js_runtime"] or not ready["ejs"]:
+            err.print(f"[yellow]warning:[/yellow] {NO_RUNTIME}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        return
+    if not sources:
+        raise typer.BadParameter("give at least one source (a URL, a file or a folder)")
+    if license_filter not in (None, "cc"):
+        raise typer.BadParameter(f"--license {license_filter!r}: expected cc")
     settings = get_settings()
     try:
-        outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err)
+        outcomes = run_ingest(sources, channel=channel, jobs=jobs, settings=settings, progress=progress, console=err,
+                              license_filter=license_filter)
     except UnsafeToolError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
@@ -64,6 +82,8 @@ def ingest(
             err.print(f"skipped {o.source}: {o.message}", highlight=False, soft_wrap=True)
         else:
             err.print(f"ingested {o.video_id}: {o.duration:.1f} s, {o.chunks} chunks", highlight=False)
+        for warning in o.warnings:
+            err.print(f"  yt-dlp: {warning}", highlight=False, soft_wrap=True)
     ok = sum(o.status == "ingested" for o in outcomes)
     err.print(f"{ok} ingested, {sum(o.status == 'skipped' for o in outcomes)} skipped, {failed} failed")
     if failed:
@@ -149,6 +169,26 @@ def prelabel(
         err.print(f"[red]error:[/red] the run stopped: {run.stopped}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     if run.failed:
+        raise typer.Exit(1)
+
+
+def remove(
+    video_ids: List[str] = typer.Argument(..., help="video_id values (the dataset's video_id column)."),
+) -> None:
+    """Take recordings out of the factory (a takedown request): rows, audio, chunks, captions and annotation
+    clips. Export again and push: the push replaces the dataset on the Hub in one commit."""
+    from annotation.clips import remove_clips
+    from dataset_builder.ingest.pipeline import remove_videos
+
+    settings = get_settings()
+    results = remove_videos(settings, video_ids)
+    for video_id, what in results.items():
+        if what == "removed":
+            remove_clips(settings.home, video_id)
+        err.print(f"{video_id}: {what}", highlight=False)
+    removed = sum(what == "removed" for what in results.values())
+    err.print(f"{removed} removed; now `vecs export … --push-to-hub …` publishes the dataset without them")
+    if removed < len(results):
         raise typer.Exit(1)
 
 
@@ -259,6 +299,11 @@ def export_cmd(
     push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Upload the folder to this dataset repo id."),
     private: bool = typer.Option(False, "--private", help="Create the Hub repo private."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be written and uploaded; write nothing."),
+    license_: str = typer.Option("other", "--license", help="The card's license (a Hub license id, e.g. cc-by-4.0 "
+                                 "when every source is Creative Commons: vecs ingest --license cc). Default: other, "
+                                 "with the statement that the audio's rights stay with its owners."),
+    gated_prompt: Optional[str] = typer.Option(None, "--gated-prompt", help="Make the Hub repo gated: users accept "
+                                               "this text (extra_gated_prompt) before they download."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Export guillotined, sanitized, video-disjoint splits as Parquet with embedded audio."""
@@ -312,7 +357,7 @@ def export_cmd(
         report["timing"] = {"seconds": round(elapsed, 3), "audio_hours": round(hours, 4),
                             "hours_per_minute": round(hours / (elapsed / 60), 1) if elapsed else None}
         write_report(stage, report)
-        write_card(stage, plan, written, report, figures)
+        write_card(stage, plan, written, report, figures, license=license_, gated_prompt=gated_prompt)
     out.print(f"exported {hours:.2f} h of audio in {elapsed:.1f} s ({report['timing']['hours_per_minute']} h/min); "
               f"report: {out_dir / REPORT}")
     out.print(f"wrote {out_dir} (load it with datasets.load_dataset({str(out_dir)!r}))")

@@ -54,6 +54,13 @@ FEATURES = datasets.Features({
     "verified": datasets.Value("bool"),
     "cmi": datasets.Value("float64"),
     "en_ratio": datasets.Value("float64"),
+    # provenance per recording, as its source reported it (yt-dlp's title, license, uploader, date, channel)
+    "title": datasets.Value("string"),
+    "license": datasets.Value("string"),
+    "uploader": datasets.Value("string"),
+    "upload_date": datasets.Value("string"),
+    "channel_id": datasets.Value("string"),
+    "channel_url": datasets.Value("string"),
 })
 
 

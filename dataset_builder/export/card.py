@@ -40,12 +40,20 @@ def _features_yaml() -> list[dict]:
     return out
 
 
-def metadata(plan: Plan, written: dict[str, dict[str, str]], license: str) -> dict:
+RIGHTS = ("The audio comes from public recordings whose rights stay with their owners; each row names its source "
+          "(`source_url`, `channel_url`, `uploader`) and the license the source reported (`license`). It is shared "
+          "for research on code-switched speech.")
+
+
+def metadata(plan: Plan, written: dict[str, dict[str, str]], license: str, gated_prompt: str | None = None) -> dict:
     total = sum(len(v) for v in plan.examples["prelabeled"].values()) or \
         sum(len(v) for v in plan.examples["verified"].values())
+    gated = {"extra_gated_prompt": gated_prompt} if gated_prompt else {}
     return {
         "language": ["vi", "en"],
         "license": license,
+        **({"license_name": "source-owners-rights", "license_details": RIGHTS} if license == "other" else {}),
+        **gated,
         "multilinguality": ["multilingual"],
         "task_categories": ["automatic-speech-recognition", "translation"],
         "tags": ["code-switching", "vietnamese", "speech-translation", "audio"],
@@ -61,8 +69,9 @@ def metadata(plan: Plan, written: dict[str, dict[str, str]], license: str) -> di
 
 
 def render(plan: Plan, written: dict[str, dict[str, str]], report: dict, figures: dict[str, str] | None = None,
-           license: str = "cc-by-4.0") -> str:
-    lines = ["---", yaml.safe_dump(metadata(plan, written, license), allow_unicode=True, sort_keys=False).strip(),
+           license: str = "other", gated_prompt: str | None = None) -> str:
+    lines = ["---", yaml.safe_dump(metadata(plan, written, license, gated_prompt), allow_unicode=True,
+                                   sort_keys=False).strip(),
              "---", "", "# VECS — Vietnamese–English code-switched speech", "",
              "Speech in which Vietnamese speakers switch into English mid-sentence (*mình có một meeting rất quan "
              "trọng với team*), with verbatim code-switched transcripts, Vietnamese translations and timestamps.", "",
@@ -87,7 +96,9 @@ def render(plan: Plan, written: dict[str, dict[str, str]], report: dict, figures
              "- `verified` (default): segments an annotator accepted or corrected; times are the corrected ones.",
              "- `prelabeled`: every segment with its machine label. A recording sits in the same split in both.", "",
              "Columns: " + ", ".join(f"`{n}`" for n in FEATURES) + ". `cmi` is the code-mixing index (0 = one "
-             "language, 50 = an even mix); `en_ratio` the share of English words.", "",
+             "language, 50 = an even mix); `en_ratio` the share of English words. `title`, `license`, `uploader`, "
+             "`upload_date` (YYYYMMDD), `channel_id` and `channel_url` are the recording's provenance as its source "
+             "reported it (empty when it did not, e.g. a local file).", "",
              "## Statistics", "",
              "| config | split | segments | hours | videos | channels | mean s | words | mean CMI | code-switched |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -124,10 +135,18 @@ def render(plan: Plan, written: dict[str, dict[str, str]], report: dict, figures
               "several videos; use a channel-grouped export for speaker-independent evaluation.",
               "- Language of a word is decided by orthography (Vietnamese diacritics vs plain ASCII), so "
               "unaccented Vietnamese words and loanwords can be miscounted in `cmi` and `en_ratio`.",
-              "- Every row keeps its `source_url`; the audio's rights stay with its owners. Use for research.", ""]
+              "- Every row keeps its `source_url`; the audio's rights stay with its owners. Use for research.", "",
+              "## License and takedown", "",
+              (f"License: `{license}`. " if license != "other" else "") + RIGHTS, "",
+              "To have a recording removed, open a discussion on this repository (or write to its maintainers) "
+              "with its `video_id` or `source_url`. The maintainers remove the video from the factory "
+              "(its rows, audio and chunks), export again and push: a push replaces the whole dataset in one "
+              "commit, so the recording's rows and shards leave the repository at once (its history keeps older "
+              "commits; ask the Hub to purge them if needed).", ""]
     return "\n".join(lines)
 
 
 def write_card(out_dir: Path, plan: Plan, written: dict[str, dict[str, str]], report: dict,
-               figures: dict[str, str] | None = None) -> Path:
-    return write_text_atomic(Path(out_dir) / "README.md", render(plan, written, report, figures))
+               figures: dict[str, str] | None = None, *, license: str = "other",
+               gated_prompt: str | None = None) -> Path:
+    return write_text_atomic(Path(out_dir) / "README.md", render(plan, written, report, figures, license, gated_prompt))

@@ -38,6 +38,13 @@ class Example:
     prelabel_translation: str
     verified: bool
     source_url: str
+    # provenance, as the source reported it at ingest
+    title: str | None = None
+    license: str | None = None
+    uploader: str | None = None
+    upload_date: str | None = None
+    channel_id: str | None = None
+    channel_url: str | None = None
 
     @property
     def duration(self) -> float:
@@ -54,6 +61,8 @@ class Example:
             "end": round(self.end, 3), "duration": self.duration, "source_url": self.source_url,
             "prelabel_transcript": self.prelabel_transcript, "prelabel_translation": self.prelabel_translation,
             "verified": self.verified, "cmi": self._mix[0], "en_ratio": self._mix[1],
+            "title": self.title, "license": self.license, "uploader": self.uploader,
+            "upload_date": self.upload_date, "channel_id": self.channel_id, "channel_url": self.channel_url,
         }
 
 
@@ -97,7 +106,10 @@ def build_plan(settings: Settings, *, group_by: str = "video", ratios: dict[str,
             seg = kept.view.ref
             common = dict(video_id=video.video_id, channel=video.channel.name,
                           audio_path=settings.home / (video.audio_path or ""),
-                          source_url=public_source_url(video.source_url),
+                          source_url=public_source_url(video.source_url), title=video.title,
+                          license=video.license, uploader=video.uploader, upload_date=video.upload_date,
+                          channel_id=video.channel_ref,
+                          channel_url=public_source_url(video.channel_url) if video.channel_url else None,
                           prelabel_transcript=sanitize(seg.text), prelabel_translation=sanitize(seg.translation))
             pre = Example(id=f"{video.video_id}-{int(round(kept.abs_start * 1000)):08d}", start=kept.abs_start,
                           end=kept.abs_end, transcript=common["prelabel_transcript"],

@@ -10,7 +10,8 @@ import re
 import urllib.parse
 
 _SECRET_NAMES = {"key", "sig", "code", "expires", "policy", "auth", "authorization", "password", "pass", "pwd",
-                 "session", "sessionid", "sid", "jwt", "hmac", "hash", "otp", "ticket"}
+                 "session", "sessionid", "sid", "jwt", "hmac", "hash", "otp", "ticket",
+                 "si"}  # YouTube's share id ties a link to the account that shared it
 _SECRET_PARTS = ("token", "secret", "signature", "credential", "apikey", "api_key", "api-key", "passwd",
                  "password", "private", "key-pair-id")
 _SECRET_PREFIXES = ("x-amz-", "x-goog-", "x-ms-", "x-oss-", "oauth_")

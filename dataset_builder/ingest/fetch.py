@@ -10,8 +10,11 @@ and sources over the size or duration cap are refused before their download, or 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 import stat
+import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,10 @@ SUB_LANGS = ["vi", "en", "vi-orig", "en-orig"]
 
 class SourceError(ValueError):
     """A source that cannot be ingested; the message is one line naming it and the reason."""
+
+
+class LicenseSkipped(SourceError):
+    """A source left out by ``--license cc``: skipped and counted, not a failure."""
 
 
 class UnsafeToolError(RuntimeError):
@@ -82,10 +89,57 @@ class Downloaded:
     path: Path
     info: dict
     subtitles: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # yt-dlp's, shown with the video in the summary
 
     @property
     def extractor(self) -> str:
         return str(self.info.get("extractor_key") or self.info.get("extractor") or "generic").lower()
+
+
+def js_runtime() -> dict:
+    """yt-dlp's ``js_runtimes``: YouTube needs a JavaScript runtime (with yt-dlp's EJS scripts, from
+    ``yt-dlp[default]``) to read its players. PyPI's ``deno`` installs the binary beside this Python, which is not
+    on PATH when the venv is not activated: named explicitly, else whatever ``deno`` PATH has."""
+    chosen = os.environ.get("VECS_JS_RUNTIME", "")  # "none", or "node:/usr/bin/node" to pick another one
+    if chosen == "none":
+        return {}
+    if chosen:
+        name, _, path = chosen.partition(":")
+        return {name: {"path": path} if path else {}}
+    beside = Path(sys.executable).parent / "deno"
+    path = str(beside) if beside.exists() else shutil.which("deno")
+    return {"deno": {"path": path}} if path else {}
+
+
+def youtube_readiness() -> dict:
+    """What yt-dlp itself reports about its YouTube support, offline: its version, the JavaScript runtime it
+    found and the EJS components (its verbose header, the lines it prints with ``-v``)."""
+    logger = _QuietLogger()
+    with yt_dlp.YoutubeDL({"verbose": True, "logger": logger, "js_runtimes": js_runtime()}) as ydl:
+        if not logger.debugs:  # older releases print the header only when asked
+            ydl.print_debug_header()
+    header = "\n".join(logger.debugs)
+    runtime = re.search(r"JS runtimes: (\S+)", header)
+    ejs = re.search(r"\b(yt_dlp_ejs-[\w.]+)", header)
+    from yt_dlp import version
+
+    return {"yt_dlp": getattr(version, "__version__", "?"),
+            "js_runtime": None if runtime is None or runtime.group(1) == "none" else runtime.group(1),
+            "ejs": ejs.group(1) if ejs else None}
+
+
+NO_RUNTIME = ("YouTube needs a JavaScript runtime for yt-dlp and none was found: pip install deno "
+              "'yt-dlp[default]' (or install Deno and put it on PATH)")
+CC = "creative commons"
+
+
+def is_creative_commons(info: dict) -> bool | None:
+    """YouTube reports "Creative Commons Attribution license (reuse allowed)"; the standard license is reported
+    as nothing. None: the source does not say (a local file, a site without license metadata)."""
+    license_ = info.get("license")
+    if license_:
+        return CC in str(license_).lower()
+    return False if str(info.get("extractor_key") or "").lower().startswith("youtube") else None
 
 
 def _ydl_opts(*, local: bool = False, **extra) -> dict:
@@ -101,22 +155,31 @@ def _ydl_opts(*, local: bool = False, **extra) -> dict:
         retries=3,
         socket_timeout=30,
         logger=_QuietLogger(),
+        js_runtimes=js_runtime(),
     )
     opts.update(extra)
     return opts
 
 
 class _QuietLogger:
-    """yt-dlp prints errors itself unless given a logger; ours keeps them for our one-line messages."""
+    """yt-dlp prints errors itself unless given a logger; ours keeps them for our one-line messages, and keeps
+    its warnings (a missing JS runtime, formats it could not read) for the ingest summary."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.debugs: list[str] = []
 
     def debug(self, msg: str) -> None:  # noqa: D401 - yt-dlp's logger protocol
-        pass
+        if msg.startswith("[debug] "):
+            self.debugs.append(msg)
 
     def info(self, msg: str) -> None:
         pass
 
     def warning(self, msg: str) -> None:
-        pass
+        msg = re.sub(r"\x1b\[[0-9;]*m", "", msg).removeprefix("WARNING: ").strip()
+        if msg and msg not in self.warnings:
+            self.warnings.append(strip_secrets(msg) if "://" in msg else msg)
 
     def error(self, msg: str) -> None:
         pass
@@ -211,9 +274,10 @@ class _OverCap(Exception):
     """Raised from yt-dlp's progress hook: the download passed the size cap (a stream without a length)."""
 
 
-def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downloaded:
-    """Best audio plus vi/en captions (manual or automatic) into ``dest``; live streams and sources over
-    ``caps`` are refused before they download (or, when their size is not announced, once they pass it)."""
+def download(entry: SourceEntry, dest: Path, caps: Caps | None = None, *, license_filter: str | None = None) -> Downloaded:
+    """Best audio plus vi/en captions (manual or automatic) into ``dest``; live streams, sources over ``caps``
+    and, with ``license_filter="cc"``, sources not under a Creative Commons license are refused before they
+    download (or, when their size is not announced, once they pass it)."""
     caps = caps or Caps()
     local = entry.local_path is not None
     if local:
@@ -226,7 +290,11 @@ def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downlo
 
     def screen(info: dict, *, incomplete: bool = False) -> str | None:
         """yt-dlp's match_filter: called with what is known before the download."""
-        if info.get("is_live") or info.get("live_status") in LIVE:
+        if license_filter == "cc" and not is_creative_commons(info):
+            known = is_creative_commons(info) is not None
+            refusal.append(f"not Creative Commons ({info.get('license') or 'standard license'})" if known else
+                           "its license is unknown (only Creative Commons sources are ingested with --license cc)")
+        elif info.get("is_live") or info.get("live_status") in LIVE:
             refusal.append(f"a live stream ({info.get('live_status') or 'is_live'}): it never ends; ingest the "
                            f"recording once it is published")
         elif (info.get("duration") or 0) > caps.max_seconds:
@@ -245,8 +313,10 @@ def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downlo
         if (progress.get("downloaded_bytes") or 0) > caps.max_bytes:
             raise _OverCap(f"passed the {_size(caps.max_bytes)} cap per source while downloading")
 
+    logger = _QuietLogger()
     opts = _ydl_opts(
         local=local,
+        logger=logger,
         match_filter=screen,
         progress_hooks=[watch],
         # A file:// URL can only be the generic extractor's; naming it skips matching ~1,800 site patterns
@@ -269,6 +339,8 @@ def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downlo
     except Exception as exc:
         raise SourceError(f"{entry.name}: download failed ({_clean_error(exc, entry.url)})") from None
     if refusal:
+        if refusal[-1].startswith(("not Creative Commons", "its license is unknown")):
+            raise LicenseSkipped(f"{entry.name}: {refusal[-1]}")
         raise SourceError(f"{entry.name}: refused: {refusal[-1]}")
     if info is None:
         raise SourceError(f"{entry.name}: yt-dlp returned nothing")
@@ -281,7 +353,7 @@ def download(entry: SourceEntry, dest: Path, caps: Caps | None = None) -> Downlo
         sub_path = sub.get("filepath")
         if sub_path and Path(sub_path).exists():
             subtitles[lang.removesuffix("-orig")] = Path(sub_path)
-    return Downloaded(path=paths[0], info=info, subtitles=subtitles)
+    return Downloaded(path=paths[0], info=info, subtitles=subtitles, warnings=logger.warnings)
 
 
 def canonical_id(info: dict, entry: SourceEntry) -> str:

@@ -13,8 +13,9 @@ import math
 import shutil
 import socket
 import threading
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -29,9 +30,12 @@ from ..foundation.config import SAMPLE_RATE, Settings, get_settings
 from ..store import Chunk, ChunkStatus, Video, VideoStatus, get_or_create_channel, session_scope, utcnow, worker_id
 from .captions import find_sidecars, store_captions
 from .chunking import ChunkWriter
+from ..foundation.urls import strip_secrets
 from .fetch import (
+    NO_RUNTIME,
     Caps,
     Downloaded,
+    LicenseSkipped,
     SourceEntry,
     SourceError,
     canonical_id,
@@ -39,6 +43,8 @@ from .fetch import (
     download,
     expand_source,
     file_sha256,
+    is_creative_commons,
+    js_runtime,
     url_hash,
 )
 
@@ -51,6 +57,7 @@ class IngestOutcome:
     video_id: str | None = None
     chunks: int = 0
     duration: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # yt-dlp's, for the summary
 
 
 Reporter = Callable[[str, float, float, str], None]  # (key, completed, total, description)
@@ -64,9 +71,12 @@ def ingest(
     settings: Settings | None = None,
     progress: bool = True,
     console: Console | None = None,
+    license_filter: str | None = None,
 ) -> list[IngestOutcome]:
     """Ingest every source; one failed source never stops the others. A yt-dlp without the fix for
-    CVE-2024-38519 stops everything first (:class:`~.fetch.UnsafeToolError`)."""
+    CVE-2024-38519 stops everything first (:class:`~.fetch.UnsafeToolError`); YouTube sources without a
+    JavaScript runtime for yt-dlp fail with one line saying how to install one. ``license_filter="cc"`` keeps
+    only Creative Commons videos (the others, and those whose license is unknown, are skipped and counted)."""
     check_ytdlp()
     settings = settings or get_settings()
     settings.ensure_dirs()
@@ -77,6 +87,10 @@ def ingest(
     entries: list[SourceEntry] = []
     seen: set[str] = set()
     for source in sources:
+        if _is_youtube(source) and not js_runtime():  # before anything asks YouTube (or waits on it)
+            outcomes.append(IngestOutcome(strip_secrets(source) or source, "failed",
+                                          f"{strip_secrets(source) or source}: {NO_RUNTIME}"))
+            continue
         try:
             for entry in expand_source(source):
                 if entry.refused:
@@ -108,7 +122,8 @@ def ingest(
             def report(done: float, total: float, stage: str) -> None:
                 bar.update(task, completed=done, total=max(total, 1e-9), description=f"{label} · {stage}")
 
-            outcome = ingest_one(entry, channel=channel, settings=settings, report=report)
+            outcome = ingest_one(entry, channel=channel, settings=settings, report=report,
+                                 license_filter=license_filter)
             bar.update(task, description=f"{label} · {outcome.status}", completed=1.0, total=1.0)
             return outcome
 
@@ -126,6 +141,7 @@ def ingest_one(
     channel: str | None = None,
     settings: Settings | None = None,
     report: Callable[[float, float, str], None] | None = None,
+    license_filter: str | None = None,
 ) -> IngestOutcome:
     settings = settings or get_settings()
     report = report or (lambda done, total, stage: None)
@@ -146,8 +162,13 @@ def ingest_one(
     reserved: list[str] = []
     try:
         report(0, 1, "download")
-        got = download(entry, scratch, Caps(settings.max_source_seconds, settings.max_source_bytes))
-        return _process(entry, got, channel, settings, report, written, reserved)
+        got = download(entry, scratch, Caps(settings.max_source_seconds, settings.max_source_bytes),
+                       license_filter=license_filter)
+        outcome = _process(entry, got, channel, settings, report, written, reserved)
+        outcome.warnings = got.warnings
+        return outcome
+    except LicenseSkipped as exc:
+        return IngestOutcome(entry.name, "skipped", str(exc).removeprefix(f"{entry.name}: "))
     except (SourceError, audio.MediaError) as exc:
         _give_up(settings, written, reserved)
         return IngestOutcome(entry.name, "failed", str(exc))
@@ -190,6 +211,11 @@ def _process(
     _, title = _naming(entry, got, info, channel, video_id)
     _record(got, settings, video_id, frames, flac, chunk_dir, spans, captions, title)
     return IngestOutcome(entry.name, "ingested", f"{len(spans)} chunks", video_id, len(spans), frames / SAMPLE_RATE)
+
+
+def _is_youtube(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return host == "youtu.be" or host == "youtube.com" or host.endswith(".youtube.com")
 
 
 def _candidates(entry: SourceEntry, got: Downloaded):
@@ -329,14 +355,24 @@ def _record(got: Downloaded, settings: Settings, video_id: str, frames: int, fla
         video = s.scalar(select(Video).where(Video.video_id == video_id))
         if video is None or video.status != VideoStatus.INGESTING or video.claimed_by != worker_id():
             raise RuntimeError(f"the reservation of {video_id} is no longer this worker's")
+        info = got.info
         s.execute(update(Video).where(Video.id == video.id).values(
             title=title, duration=frames / SAMPLE_RATE, num_samples=frames, sample_rate=SAMPLE_RATE,
             audio_path=str(flac.relative_to(settings.home)), captions=captions, status=VideoStatus.READY,
-            claimed_by=None))
+            claimed_by=None, license=_text(info.get("license"), 300) or (
+                "standard YouTube license" if is_creative_commons(info) is False else None),
+            uploader=_text(info.get("uploader"), 500), upload_date=_text(info.get("upload_date"), 8),
+            channel_ref=_text(info.get("channel_id"), 200),
+            channel_url=_text(strip_secrets(str(info.get("channel_url") or "")) or None, 2000)))
         for span in spans:
             s.add(Chunk(video_id=video.id, index=span.index, start_sample=span.start_sample,
                         end_sample=span.end_sample, is_last=span.is_last, status=ChunkStatus.PENDING,
                         audio_path=str((chunk_dir / f"{video_id}_c{span.index:04d}.flac").relative_to(settings.home))))
+
+
+def _text(value, limit: int) -> str | None:
+    """A provenance field as stored: text, bounded (a source's metadata is untrusted)."""
+    return str(value)[:limit] if value not in (None, "") else None
 
 
 def _remove(paths: list[Path]) -> None:
@@ -345,3 +381,22 @@ def _remove(paths: list[Path]) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def remove_videos(settings: Settings, video_ids: list[str]) -> dict[str, str]:
+    """Take recordings out of the factory (a takedown): their rows, chunks, segments and audit trail in one
+    transaction, then their audio, chunk and caption files. Returns ``video_id → what happened``."""
+    done: dict[str, str] = {}
+    files: list[Path] = []
+    with session_scope(settings) as s:
+        for video_id in video_ids:
+            video = s.scalar(select(Video).where(Video.video_id == video_id))
+            if video is None:
+                done[video_id] = "not in this store"
+                continue
+            files += [settings.home / video.audio_path] if video.audio_path else []
+            files += [settings.chunks_dir / video_id, *(settings.home / p for p in (video.captions or {}).values())]
+            s.delete(video)
+            done[video_id] = "removed"
+    _remove([f for f in files if f.exists()])
+    return done
