@@ -18,7 +18,8 @@ from dataset_builder.store import Chunk, Segment, session_scope
 from dataset_builder.synth import synthesize_corpus
 
 COLUMNS = {"id", "audio", "transcript", "translation", "video_id", "channel", "start", "end", "duration",
-           "source_url", "prelabel_transcript", "prelabel_translation", "verified", "cmi", "en_ratio"}
+           "source_url", "prelabel_transcript", "prelabel_translation", "verified", "cmi", "en_ratio",
+           "title", "license", "uploader", "upload_date", "channel_id", "channel_url"}
 
 
 @pytest.fixture(scope="module")

@@ -234,11 +234,11 @@ def _reserve(entry: SourceEntry, got: Downloaded, settings: Settings, name: str,
     for video_id in _candidates(entry, got):
         try:
             with session_scope(settings) as s:
+                if s.scalar(select(Video.id).where(Video.source_url == entry.canonical_url)) is not None:
+                    return None  # the same source, reserved by another worker: not a duplicate of itself
                 twin = s.scalar(select(Video).where(Video.sha256 == sha))
                 if twin is not None:
                     raise SourceError(f"{name}: duplicate of video {twin.video_id} ({twin.source_url})")
-                if s.scalar(select(Video.id).where(Video.source_url == entry.canonical_url)) is not None:
-                    return None
                 if s.scalar(select(Video.id).where(Video.video_id == video_id)) is not None:
                     continue
                 ch = get_or_create_channel(s, channel_name, got.info.get("channel_url"))
