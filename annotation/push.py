@@ -59,17 +59,22 @@ class _Item:
 
 
 def get_or_create_dataset(client: rg.Argilla, name: str, ws: rg.Workspace, min_submitted: int) -> rg.Dataset:
-    """The dataset, created (and published) if missing. Creating takes several requests — the draft, then its
-    fields, questions and metadata, then publishing — so a push killed in between leaves an unpublished draft
-    with part of its settings; it can hold no records, and is created again whole."""
+    return _dataset(client, name, ws, min_submitted)[0]
+
+
+def _dataset(client: rg.Argilla, name: str, ws: rg.Workspace, min_submitted: int) -> tuple[rg.Dataset, bool]:
+    """The dataset, created (and published) if missing, and whether it was created now. Creating takes several
+    requests — the draft, then its fields, questions and metadata, then publishing — so a push killed in
+    between leaves an unpublished draft with part of its settings; it can hold no records, and is created
+    again whole."""
     ds = client.datasets(name=name, workspace=ws)
     # The client keeps the server's status only on its model (its own rollback of a failed create reads it).
     if ds is not None and getattr(getattr(ds, "_model", None), "status", "ready") != "ready":
         ds.delete()
         ds = None
-    if ds is None:
-        ds = rg.Dataset(name=name, workspace=ws, settings=dataset_settings(min_submitted), client=client).create()
-    return ds
+    if ds is not None:
+        return ds, False
+    return rg.Dataset(name=name, workspace=ws, settings=dataset_settings(min_submitted), client=client).create(), True
 
 
 ANSWERED = ["submitted", "draft", "discarded"]
@@ -177,12 +182,15 @@ def push(
     report = PushReport()
     covered: list[int] = []
     main = double = None
+    fresh = False  # every dataset of this push created by it: nothing in them predates this run
 
     def send(batch: list[_Item]) -> tuple[list[_Item], int]:
         # Who answered what is read for this batch, just before it is sent: an answer given while a long
-        # push runs (or to a record an interrupted push sent without recording it) is left alone.
+        # push runs (or to a record an interrupted push sent without recording it) is left alone. A dataset
+        # this push created holds only records it sent, each once: no answer there can predate its sending.
         rids = [it.rid for it in batch]
-        taken = answered_ids(main, rids) | (answered_ids(double, rids) if double is not None else set())
+        taken = set() if fresh else (
+            answered_ids(main, rids) | (answered_ids(double, rids) if double is not None else set()))
         if taken:
             batch = [it for it in batch if it.rid not in taken]
         if not batch:
@@ -226,8 +234,10 @@ def push(
 
         for item in iter_items(settings, audio_base_url, embed_audio, double_check, report, covered):
             if main is None:
-                main = get_or_create_dataset(client, dataset, ws, min_submitted)
-                double = get_or_create_dataset(client, f"{dataset}-double", ws, 2) if double_check > 0 else None
+                main, fresh = _dataset(client, dataset, ws, min_submitted)
+                if double_check > 0:
+                    double, fresh_double = _dataset(client, f"{dataset}-double", ws, 2)
+                    fresh = fresh and fresh_double
             batch.append(item)
             if len(batch) >= batch_size:
                 flush()
