@@ -131,3 +131,11 @@ def test_online_requests_count_thinking_tokens_and_send_the_budget(settings, chu
     tin, tout, thinking = run.tokens[FLASH]
     assert thinking == 40 * run.requests  # billed as output: the estimate counts them
     assert token_cost(FLASH, (tin, tout, thinking)) > token_cost(FLASH, (tin, tout, 0))
+
+
+def test_pro_gets_its_minimum_thinking_budget_not_a_refused_zero():
+    caller = GeminiCaller(thinking_budget=0)
+    assert caller.config(FLASH).thinking_config.thinking_budget == 0
+    assert caller.config(PRO).thinking_config.thinking_budget == 128  # Pro refuses 0: every request would fail
+    assert GeminiCaller(thinking_budget=2048).config(PRO).thinking_config.thinking_budget == 2048
+    assert GeminiCaller().config(PRO).thinking_config is None  # no budget: the model's default

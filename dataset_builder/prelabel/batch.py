@@ -103,7 +103,7 @@ class BatchRunner:
         client = self._client(key)
         for row_id, group in jobs:
             requests = [types.InlinedRequest(contents=self.caller.contents(path.read_bytes()),
-                                             config=self.caller.config(), metadata={"chunk": str(cid)})
+                                             config=self.caller.config(self.model), metadata={"chunk": str(cid)})
                         for cid, path in group]
             try:
                 job = client.batches.create(model=self.model, src=requests,

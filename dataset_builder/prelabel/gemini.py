@@ -111,6 +111,10 @@ def classify(exc: BaseException, latency: float, redact) -> RequestFailed:
     return RequestFailed("fatal", f"{type(exc).__name__}: {redact(str(exc))}", latency=latency)
 
 
+#: The smallest thinking budget Gemini 2.5 Pro accepts (ai.google.dev/gemini-api/docs/thinking).
+PRO_MIN_THINKING = 128
+
+
 class GeminiCaller:
     """Holds one client per key (the key is bound at construction) and makes single requests."""
 
@@ -140,16 +144,23 @@ class GeminiCaller:
             text = text.replace(secret, "***")
         return text
 
-    def config(self) -> types.GenerateContentConfig:
+    def budget_for(self, model: str) -> int | None:
+        """The thinking budget sent to ``model``: Gemini 2.5 Pro cannot stop thinking (it refuses budgets under
+        PRO_MIN_THINKING), so a smaller budget becomes its minimum instead of failing every request."""
+        if self.thinking_budget is None or "pro" not in model:
+            return self.thinking_budget
+        return max(self.thinking_budget, PRO_MIN_THINKING)
+
+    def config(self, model: str) -> types.GenerateContentConfig:
         """The request settings, the same for a single request and for each request of a batch job."""
+        budget = self.budget_for(model)
         return types.GenerateContentConfig(
             system_instruction=SYSTEM_PROMPT,
             response_mime_type="application/json",
             response_schema=RESPONSE_SCHEMA,
             temperature=0.0,
             max_output_tokens=self.max_output_tokens,
-            thinking_config=None if self.thinking_budget is None else types.ThinkingConfig(
-                thinking_budget=self.thinking_budget),
+            thinking_config=None if budget is None else types.ThinkingConfig(thinking_budget=budget),
         )
 
     def contents(self, audio: bytes, mime_type: str = "audio/flac") -> list:
@@ -157,7 +168,7 @@ class GeminiCaller:
 
     async def generate(self, lease: Lease, audio: bytes, mime_type: str = "audio/flac") -> Reply:
         client = self._client(lease)
-        config = self.config()
+        config = self.config(lease.model)
         t0 = time.perf_counter()
         try:
             response = await client.aio.models.generate_content(
