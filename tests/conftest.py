@@ -303,3 +303,22 @@ def assert_all_valid(settings) -> None:
             dur = seg.chunk.duration
             assert 0 <= seg.start < seg.end <= dur + 1e-6, (seg.start, seg.end, dur)
             assert seg.text.strip() and unicodedata.is_normalized("NFC", seg.text)
+
+
+def labeled_store(settings: Settings, corpus: Path, argilla_server) -> object:
+    """Ingest ``corpus`` and pre-label it from its captions, with the store's clip folder inside the session
+    Argilla's (so the server's clip URL, ``argilla_server.audio_url + /<test>``, serves it). Returns the run."""
+    import asyncio
+    import uuid
+
+    from dataset_builder.ingest import ingest
+    from dataset_builder.prelabel.captions import CaptionsEngine
+    from dataset_builder.prelabel.runner import run_engine
+
+    sub = uuid.uuid4().hex[:8]
+    (argilla_server.audio_dir / sub).mkdir(parents=True)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    (settings.home / "argilla_audio").symlink_to(argilla_server.audio_dir / sub)
+    settings.extra["audio_base"] = f"{argilla_server.audio_url.rstrip('/')}/{sub}"
+    assert all(o.status == "ingested" for o in ingest([str(corpus)], settings=settings, progress=False))
+    return asyncio.run(run_engine(CaptionsEngine(settings.home), settings, progress=False))

@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from annotation.client import AnnotationError, connect
-from conftest import synthetic_corpus
+from conftest import labeled_store, synthetic_corpus
 from annotation.pull import pull
 from annotation.push import push
 from annotation.team import add_user, agreement
 from dataset_builder.guillotine import SegmentView, resolve
-from dataset_builder.ingest import ingest
 from dataset_builder.store import Chunk, ChunkStatus, Segment, Video, session_scope
 
 
@@ -25,21 +24,8 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture
 def labeled(settings, corpus, argilla_server):
-    """A store with two pre-labeled videos (captions engine), two chunks each. Its clip folder lives inside
-    the session server's, so the server's clip URL (``argilla_server.audio_url + /<test>``) serves it."""
-    import asyncio
-
-    sub = uuid.uuid4().hex[:8]
-    (argilla_server.audio_dir / sub).mkdir(parents=True)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    (settings.home / "argilla_audio").symlink_to(argilla_server.audio_dir / sub)
-    settings.extra["audio_base"] = f"{argilla_server.audio_url.rstrip('/')}/{sub}"
-
-    from dataset_builder.prelabel.captions import CaptionsEngine
-    from dataset_builder.prelabel.runner import run_engine
-
-    assert all(o.status == "ingested" for o in ingest([str(corpus)], settings=settings, progress=False))
-    run = asyncio.run(run_engine(CaptionsEngine(settings.home), settings, progress=False))
+    """A store with two pre-labeled videos (captions engine), two chunks each."""
+    run = labeled_store(settings, corpus, argilla_server)
     assert run.done == 4
     return settings
 

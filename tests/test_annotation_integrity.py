@@ -13,8 +13,7 @@ from sqlalchemy import select
 from annotation.client import AnnotationError, connect
 from annotation.push import push
 from annotation.team import add_user
-from conftest import make_wav, run_vecs, synthetic_corpus
-from dataset_builder.ingest import ingest
+from conftest import labeled_store, make_wav, run_vecs, synthetic_corpus
 from dataset_builder.store import Segment, session_scope
 
 
@@ -25,18 +24,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture
 def labeled(settings, corpus, argilla_server):
-    import asyncio
-
-    from dataset_builder.prelabel.captions import CaptionsEngine
-    from dataset_builder.prelabel.runner import run_engine
-
-    sub = uuid.uuid4().hex[:8]
-    (argilla_server.audio_dir / sub).mkdir(parents=True)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    (settings.home / "argilla_audio").symlink_to(argilla_server.audio_dir / sub)
-    settings.extra["audio_base"] = f"{argilla_server.audio_url.rstrip('/')}/{sub}"
-    assert all(o.status == "ingested" for o in ingest([str(corpus)], settings=settings, progress=False))
-    assert asyncio.run(run_engine(CaptionsEngine(settings.home), settings, progress=False)).failed == 0
+    assert labeled_store(settings, corpus, argilla_server).failed == 0
     return settings
 
 
