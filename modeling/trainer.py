@@ -47,6 +47,10 @@ class TrainingArguments:
     eval_split: str = "validation"
     streaming: Optional[bool] = field(default=None, metadata={
         "help": "Stream the training split (default: yes for a Hub repo, no for a local export); needs --max_steps."})
+    stream_buffer: int = field(default=1000, metadata={"help": "Streaming: samples in the shuffle buffer."})
+    stream_open_shards: int = field(default=2, metadata={
+        "help": "Streaming: Parquet shards read at once to fill the buffer (each holds a row group of audio in "
+                "memory: more mixes better, costs ~100 MB each)."})
     dataloader_num_workers: int = field(default=0, metadata={
         "help": "Processes that decode audio and build batches beside training (0: in the training process)."})
     learning_rate: float = 1e-5
@@ -250,7 +254,8 @@ class Trainer:
         if self.streaming:
             self.stream = load_stream(args.dataset, args.dataset_config, args.train_split, need=task.need,
                                       max_seconds=task.max_seconds(), rank=acc.process_index,
-                                      world_size=acc.num_processes, seed=args.seed)
+                                      world_size=acc.num_processes, seed=args.seed, buffer=args.stream_buffer,
+                                      open_shards=args.stream_open_shards)
             if not args.max_steps:
                 raise DataError(f"{args.dataset}: a streamed dataset has no length here; give --max_steps")
             # the model is built from a sample of the texts (a scratch tokenizer, a length bound)
