@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--model", help="a trained Whisper folder instead of random weights with --shapes")
     ap.add_argument("--streams", default="1,2,4,8", help="comma-separated levels, ascending")
     ap.add_argument("--seconds", type=float, default=60.0, help="audio per stream")
+    ap.add_argument("--audio", help="a speech file to stream instead of a synthetic one (a machine without espeak-ng)")
     ap.add_argument("--chunk", type=float, default=0.5)
     ap.add_argument("--max-lag", type=float, default=1.0, help="seconds a stream may trail its audio")
     ap.add_argument("--max-latency", type=float, default=3.0, help="p95 commit latency a sustained level keeps")
@@ -139,12 +140,20 @@ def main() -> None:
     from dataset_builder.foundation.audio import load_audio
     from dataset_builder.foundation.plots import curves
 
-    corpus = synthetic_corpus(1, max(1.0, args.seconds / 60), 21, channels=1)
-    audio = load_audio(next(corpus.rglob("*.m4a")), end=args.seconds)
+    if args.audio:
+        audio = load_audio(args.audio, end=args.seconds)
+    else:
+        corpus = synthetic_corpus(1, max(1.0, args.seconds / 60), 21, channels=1)
+        audio = load_audio(next(corpus.rglob("*.m4a")), end=args.seconds)
     folder = checkpoint(args)
     results, series = {}, {}
     for backend in backends:
-        runner = shared_runner(folder, backend, args.threads)
+        try:
+            runner = shared_runner(folder, backend, args.threads)
+        except Exception as exc:  # e.g. CTranslate2's CUDA 12 wheel on a machine with CUDA 13 only: recorded, not fatal
+            results[backend] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            print(backend, results[backend], flush=True)
+            continue
         rows = []
         for n in levels:
             row = run_level(runner, audio, n, args.chunk)
@@ -164,7 +173,7 @@ def main() -> None:
     name = f"streaming_capacity_{'model' if args.model else args.shapes}_{'cpu' if device == 'cpu' else 'gpu'}"
     figure = curves(series, RESULTS / "streaming" / f"{name}.png", title=f"Concurrent real-time streams ({device})",
                     xlabel="streams", ylabel="seconds")
-    counts = {b: r["max_sustained_streams"] for b, r in results.items()}
+    counts = {b: r["max_sustained_streams"] for b, r in results.items() if "max_sustained_streams" in r}
     write_result(name, {
         "device": device, "shapes": None if args.model else args.shapes, "model": args.model,
         "audio_seconds_per_stream": round(len(audio) / SAMPLE_RATE, 1), "chunk_s": args.chunk,

@@ -95,7 +95,8 @@ def run_ours(data: Path, model: Path, out: Path, args) -> dict:
         per_device_train_batch_size=args.batch, max_steps=args.steps, eval_steps=10**9, save_steps=10**9,
         logging_steps=10**9, max_eval_samples=1, learning_rate=1e-5, warmup_steps=0,
         mixed_precision="bf16" if args.bf16 else "no", gradient_checkpointing=args.gradient_checkpointing,
-        input_seconds=args.input_seconds, timestamp_fraction=0.0, progress=False)
+        input_seconds=args.input_seconds, timestamp_fraction=0.0, progress=False, report_to="none",
+        ct2_quantization="none")
     summary = WHISPER.train(a)
     return {"samples_per_second": summary["train_samples_per_second"], "peak_memory_gib": peak_memory_gib(),
             "input_seconds": args.input_seconds}
