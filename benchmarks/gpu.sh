@@ -22,9 +22,9 @@ step() { local limit=$1; shift; echo "=== $* (limit ${limit}s)"; local t0=$SECON
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
   $PY -c "import torch, transformers, datasets, accelerate; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'datasets', datasets.__version__, 'accelerate', accelerate.__version__)"
-  step 170 $PY -m benchmarks.whisper_throughput $W
-  step 130 $PY -m benchmarks.e2e_memory $E
-  step 150 $PY -m benchmarks.streaming_capacity $S --audio $IN/stream.flac --backends transformers,ct2
+  step 150 $PY -m benchmarks.whisper_throughput $W
+  step 120 $PY -m benchmarks.e2e_memory $E
+  step 120 $PY -m benchmarks.streaming_capacity $S --audio $IN/stream.flac --backends transformers,ct2
   COMMON="--max_steps 2 --eval_steps 2 --save_steps 2 --logging_steps 1 --warmup_steps 1 --max_eval_samples 4
           --report_to none --progress false --dataset $IN/small_export --dataset_config prelabeled
           --per_device_train_batch_size 4"
@@ -34,7 +34,7 @@ step() { local limit=$1; shift; echo "=== $* (limit ${limit}s)"; local t0=$SECON
     set -- $fam; name=$1; shift
     if [ "${SMOKE:-0}" = 1 ]; then launch=($PY -m modeling.$name.train)
     else launch=(accelerate launch --config_file scripts/accelerate/fsdp.yaml --num_processes 1 -m modeling.$name.train); fi
-    step 60 "${launch[@]}" --output_dir /tmp/fsdp_$name $COMMON "$@" && \
+    step 45 "${launch[@]}" --output_dir /tmp/fsdp_$name $COMMON "$@" && \
       ls /tmp/fsdp_$name /tmp/fsdp_$name/best 2>&1 | head -20
   done
   $PY -c "import deepspeed" 2>&1 | tail -1
