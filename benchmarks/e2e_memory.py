@@ -75,7 +75,7 @@ def run(scheme: str, shapes: str, batch: int, steps: int, bf16: bool, device: st
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     with torch.device(device):  # initialised where it runs: 0.6 B parameters take minutes to initialise on a CPU
-        model = build(shapes).train()
+        model = build(shapes).to(device).train()  # .to: wav2vec2 makes masked_spec_embed with torch.Tensor(n)
     params = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
     vocab = model.config.decoder.vocab_size
     if scheme == "ours":

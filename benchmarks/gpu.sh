@@ -3,7 +3,8 @@
 #   whisper-small training throughput vs a plain Seq2SeqTrainer, the 0.6 B E2E step's batch and memory,
 #   real-time streams per GPU (whisper-small shapes), and each trainer under scripts/accelerate/fsdp.yaml.
 # The streaming audio and the small export come from this machine's synthetic corpus (no espeak-ng there):
-#   benchmarks/results/gpu_input/{stream.flac,small_export}. SMOKE=1 runs tiny shapes on a CPU to check the script.
+#   benchmarks/results/gpu_input/{stream.flac,small_export}. SMOKE=1 runs tiny shapes on a CPU to check the script;
+#   THROUGHPUT=0 leaves out the throughput comparison (the longest step).
 set -uo pipefail
 OUT=${OUT:-benchmarks/results/gpu_out}
 mkdir -p "$OUT"
@@ -18,13 +19,13 @@ else
   S="--shapes small --streams 1,8,32 --seconds 20"
 fi
 step() { local limit=$1; shift; echo "=== $* (limit ${limit}s)"; local t0=$SECONDS
-  timeout "$limit" "$@"; echo "=== rc=$? in $((SECONDS - t0)) s"; }
+  timeout "$limit" "$@"; echo "=== rc=$? in $((SECONDS - t0)) s"
+  cp benchmarks/results/*.json benchmarks/results/streaming/*.png "$OUT"/ 2>/dev/null; }  # kept if a later step is cut
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
   $PY -c "import torch, transformers, datasets, accelerate; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'datasets', datasets.__version__, 'accelerate', accelerate.__version__)"
-  step 150 $PY -m benchmarks.whisper_throughput $W
-  step 120 $PY -m benchmarks.e2e_memory $E
-  step 120 $PY -m benchmarks.streaming_capacity $S --audio $IN/stream.flac --backends transformers,ct2
+  step 100 $PY -m benchmarks.e2e_memory $E
+  step 100 $PY -m benchmarks.streaming_capacity $S --audio $IN/stream.flac --backends transformers,ct2
   COMMON="--max_steps 2 --eval_steps 2 --save_steps 2 --logging_steps 1 --warmup_steps 1 --max_eval_samples 4
           --report_to none --progress false --dataset $IN/small_export --dataset_config prelabeled
           --per_device_train_batch_size 4"
@@ -34,10 +35,9 @@ step() { local limit=$1; shift; echo "=== $* (limit ${limit}s)"; local t0=$SECON
     set -- $fam; name=$1; shift
     if [ "${SMOKE:-0}" = 1 ]; then launch=($PY -m modeling.$name.train)
     else launch=(accelerate launch --config_file scripts/accelerate/fsdp.yaml --num_processes 1 -m modeling.$name.train); fi
-    step 45 "${launch[@]}" --output_dir /tmp/fsdp_$name $COMMON "$@" && \
-      ls /tmp/fsdp_$name /tmp/fsdp_$name/best 2>&1 | head -20
+    step 45 "${launch[@]}" --output_dir /tmp/fsdp_$name $COMMON "$@" && ls /tmp/fsdp_$name/best 2>&1 | head -12
   done
   $PY -c "import deepspeed" 2>&1 | tail -1
+  [ "${THROUGHPUT:-1}" = 1 ] && step 90 $PY -m benchmarks.whisper_throughput $W
 } 2>&1 | tee "$OUT/gpu.log"
-tar czf "$OUT/gpu_results.tgz" benchmarks/results/*.json benchmarks/results/streaming/*.png 2>/dev/null
 ls -la "$OUT"

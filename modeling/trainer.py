@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -61,15 +62,19 @@ class TrainingArguments:
     per_device_eval_batch_size: int = 16
     gradient_accumulation_steps: int = 1
     warmup_steps: int = 50
+    lr_scheduler_type: str = field(default="linear", metadata={
+        "help": "linear or cosine: the decay after warmup, to 0 at the end of the schedule."})
     max_steps: int = 0
-    num_train_epochs: float = 3.0
+    num_train_epochs: float = field(default=3.0, metadata={
+        "help": "Length of the schedule, unless --max_steps or --max_train_minutes (then the budget sets it) is given."})
     eval_steps: int = 200
     save_steps: int = 200
     logging_steps: int = 10
     max_eval_samples: int = 200
     max_train_samples: Optional[int] = None
     max_train_minutes: Optional[float] = field(default=None, metadata={
-        "help": "Stop (evaluate, save, push) once this much wall time has passed in this run."})
+        "help": "Stop (evaluate, save, push) once this much wall time has passed in this run. Without --max_steps "
+                "the budget is the schedule: its length is re-estimated from the measured step time as it runs."})
     mixed_precision: str = field(default="no", metadata={"help": "no, bf16 or fp16."})
     gradient_checkpointing: bool = False
     seed: int = 42
@@ -157,12 +162,16 @@ def checkpoints(out: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(re.findall(r"\d+", p.name)[-1]))
 
 
-def lr_lambda(warmup: int, total: int):
-    """Linear warmup, then linear decay to 0 at ``total`` optimizer steps."""
+SCHEDULES = ("linear", "cosine")
+
+
+def lr_lambda(warmup: int, total: int, kind: str = "linear"):
+    """Linear warmup, then a linear or cosine decay to 0 at ``total`` optimizer steps."""
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
+        left = max(0.0, (total - step) / max(1, total - warmup))
+        return left if kind == "linear" else 0.5 * (1 - math.cos(math.pi * left))
     return f
 
 
@@ -188,6 +197,36 @@ def fsdp_wrap_classes(model: torch.nn.Module, configured: list[str] | None) -> l
         return list(configured)
     own = [c for m in model.modules() for c in (getattr(m, "_no_split_modules", None) or [])]
     return sorted({c for c in own if c in present})
+
+
+def check_fsdp_loading(model: torch.nn.Module, ram_efficient: bool) -> None:
+    """accelerate's RAM-efficient FSDP2 loading broadcasts parameters only and stops at a persistent buffer
+    (huggingface/accelerate#3898: "'Tensor' object has no attribute 'device_mesh'"), e.g. mBART's
+    ``final_logits_bias``: say so before the first step, with the setting that avoids it."""
+    if not ram_efficient:
+        return
+    buffers = [f"{name}.{b}" if name else b for name, mod in model.named_modules()
+               for b, t in mod._buffers.items() if t is not None and b not in mod._non_persistent_buffers_set]
+    if buffers:
+        raise DataError(f"fsdp_cpu_ram_efficient_loading: true cannot load this model's buffers "
+                        f"({', '.join(buffers[:3])}) in accelerate's FSDP2; set it to false in the accelerate config")
+
+
+@contextmanager
+def gathered(model: torch.nn.Module):
+    """The model with its own parameters whole. FSDP2 keeps the root module's parameters (embeddings, convolutions,
+    norms outside the wrapped layers) sharded between forwards; prediction calls submodules directly (language
+    detection, ``generate``), which would meet a sharded tensor. The wrapped layers gather theirs as they run."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if not isinstance(model, FSDPModule):
+        yield model
+        return
+    model.unshard()
+    try:
+        yield model
+    finally:
+        model.reshard()
 
 
 @dataclass
@@ -278,8 +317,11 @@ class Trainer:
         if acc.distributed_type == DistributedType.FSDP:
             plugin = acc.state.fsdp_plugin
             plugin.transformer_cls_names_to_wrap = fsdp_wrap_classes(net, plugin.transformer_cls_names_to_wrap)
+            check_fsdp_loading(net, bool(getattr(plugin, "cpu_ram_efficient_loading", False)))
         if acc.distributed_type == DistributedType.DEEPSPEED:  # DeepSpeed reads its micro batch from a dataloader
             acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = self.per_device
+        if args.lr_scheduler_type not in SCHEDULES:
+            raise DataError(f"--lr_scheduler_type {args.lr_scheduler_type!r}: expected one of {', '.join(SCHEDULES)}")
         optimizer = torch.optim.AdamW(task.parameters(net), lr=args.learning_rate, weight_decay=args.weight_decay)
         if self.streaming:
             self.total = args.max_steps
@@ -289,7 +331,9 @@ class Trainer:
             self.total = args.max_steps or int(math.ceil(args.num_train_epochs * updates_per_epoch))
         self.net, self.optimizer = acc.prepare(net, optimizer)
         # stepped here once per optimizer step: accelerate's wrapper would step it once per process
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.warmup_steps, self.total))
+        # ``self.total`` is read at every step: a time budget re-sizes the schedule as step times are measured
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_lambda(args.warmup_steps, self.total, args.lr_scheduler_type)(step))
         acc.register_for_checkpointing(self.scheduler)
         self._resume()
         if args.report_to not in ("none", "", None):
@@ -317,6 +361,10 @@ class Trainer:
         args = self.args
         t_start = time.perf_counter()
         self.deadline = t_start + 60 * args.max_train_minutes if args.max_train_minutes else None
+        self.budget_schedule = bool(self.deadline and not args.max_steps)
+        self.t_start, self.step_at_start = t_start, self.state.step
+        if self.budget_schedule:  # until the first estimate, the budget (not the epoch count) bounds the run
+            self.total = max(self.total, 10**9)
         # a time budget ends the run before the schedule does: show the budget left, not a step ETA
         self.bar = tqdm(total=None if self.deadline else self.total, initial=self.state.step,
                         desc=f"train {self.task.name}", disable=not (args.progress and self.accelerator.is_main_process))
@@ -391,6 +439,8 @@ class Trainer:
         state.step += 1
         self.bar.update(1)
         step = state.step
+        if self.budget_schedule and (step - self.step_at_start) % max(1, min(args.logging_steps, 25)) == 0:
+            self.total = max(step + 1, self.budget_steps(step))
         if self.deadline and step < self.total and _all_agree(self.accelerator, time.perf_counter() > self.deadline):
             self.accelerator.print(f"time budget of {args.max_train_minutes} min reached at step {step}")
             self.total = step  # this step becomes the last: logged, evaluated, saved
@@ -401,6 +451,15 @@ class Trainer:
             self.evaluate(step)
         if step % args.save_steps == 0 or last:
             self.save_checkpoint()
+
+    def budget_steps(self, step: int) -> int:
+        """The step at which the time budget will run out at the pace measured so far (evaluations included),
+        the same on every rank (the mean of their clocks)."""
+        elapsed = time.perf_counter() - self.t_start
+        if self.accelerator.num_processes > 1:
+            elapsed = float(self.accelerator.reduce(torch.tensor(elapsed, device=self.accelerator.device), "mean"))
+        per_step = elapsed / max(1, step - self.step_at_start)
+        return step + int(max(0.0, self.deadline - self.t_start - elapsed) / per_step)
 
     def log(self, step: int) -> None:
         # "lr" is the rate the step's update used: the schedule's value at step - 1
@@ -419,7 +478,8 @@ class Trainer:
 
         task, acc, state = self.task, self.accelerator, self.state
         shard = self.eval_data.shard(acc.process_index, acc.num_processes)
-        rows = task.predict(acc.unwrap_model(self.net), shard)
+        with gathered(acc.unwrap_model(self.net)) as model:
+            rows = task.predict(model, shard)
         counts = gather_object([len(rows)]) if acc.num_processes > 1 else [len(rows)]
         rows = gather_object(rows) if acc.num_processes > 1 else rows
         scores = task.score(rows)

@@ -182,6 +182,27 @@ def test_backend_never_samples_timestamp_tokens_so_the_window_is_decoded_once():
     assert out.words and all(w.text.startswith("meeting") and 0 <= w.start <= w.end <= 2.5 for w in out.words)
 
 
+def test_a_long_committed_prompt_is_cut_to_the_decoders_room():
+    """200 characters of unusual committed text are hundreds of byte-level tokens: with whisper-small's 448 positions
+    generate() refused every window once the prompt had grown (seen on a GPU with random weights). The backend keeps
+    the prompt's tail that fits beside the answer."""
+    import torch
+
+    from modeling.streaming.whisper_backend import WhisperBackend
+    from modeling.whisper.model import build_offline
+
+    torch.manual_seed(0)
+    model, processor = build_offline(["mình có một meeting rất quan trọng với team"] * 30, input_seconds=4,
+                                     vocab_size=300, d_model=64, encoder_layers=1, decoder_layers=1)
+    model.config.max_target_positions = 64
+    backend = WhisperBackend(model, processor, use_prompt=True)
+    prompt = "ẞ€ỹ𝄞" * 50  # multi-byte characters the tokenizer never merged: ~3 tokens each
+    assert len(processor.tokenizer.get_prompt_ids(prompt[-200:])) > 64
+    audio = np.random.default_rng(0).standard_normal(int(2.5 * SR)).astype(np.float32) * 0.1
+    out = backend.decode(audio, prompt=prompt, languages=("vi", "en"))
+    assert all(0 <= w.start <= w.end <= 2.5 for w in out.words)
+
+
 def test_transcribe_cli_streams_and_refuses_bad_input(tmp_path):
     import json
 

@@ -99,3 +99,66 @@ def test_fsdp_wrap_classes_come_from_the_model_and_a_wrong_config_is_one_line():
     with pytest.raises(DataError, match=r"wraps WhisperEncoderLayer, which this model does not have \(its layers: "
                                         r"MBartDecoderLayer, MBartEncoderLayer\)"):
         fsdp_wrap_classes(model, ["WhisperEncoderLayer"])
+
+
+def test_a_time_budget_sizes_the_schedule_instead_of_the_epoch_count(small_export, tmp_path):
+    """A budget without --max_steps is the schedule: the run goes past the default 3 epochs and its learning rate
+    decays towards 0 as the budget ends, instead of stopping early with the budget unused."""
+    from modeling.data import epoch_batches, load_split
+
+    epochs3 = 3 * len(epoch_batches(load_split(str(small_export), "prelabeled", "train").durations, 2, 1, seed=1))
+    summary = run_training(MTTask(args(tmp_path, small_export, max_train_minutes=0.25, eval_steps=10**6,
+                                       save_steps=10**6, lr_scheduler_type="cosine", report_to="none")))
+    history = json.loads((tmp_path / "run" / "train_results.json").read_text())["history"]
+    lrs = [h["lr"] for h in history if "lr" in h]
+    assert summary["steps"] > epochs3, (summary["steps"], epochs3)
+    assert max(lrs) == pytest.approx(1e-3, rel=0.05) and lrs[-1] < 0.25 * 1e-3, lrs[-5:]
+    assert summary["train_seconds_this_run"] < 0.25 * 60 + 20  # and it ends near the budget's end
+    with pytest.raises(DataError, match="--lr_scheduler_type 'step': expected one of linear, cosine"):
+        run_training(MTTask(args(tmp_path / "bad", small_export, max_steps=1, lr_scheduler_type="step")))
+
+
+def test_prediction_under_fsdp2_gathers_the_root_and_buffers_are_refused_in_one_line():
+    """Seen on a GPU under scripts/accelerate/fsdp.yaml: evaluation called the encoder's convolution directly and met
+    FSDP2's sharded parameters ("got mixed torch.Tensor and DTensor"); the MT model's buffer stopped accelerate's
+    RAM-efficient loading. FSDP2 runs on a CPU gloo group here, as accelerate does on GPUs."""
+    import socket
+
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    from modeling.mt.model import build_offline as build_mt
+    from modeling.trainer import check_fsdp_loading, gathered
+    from modeling.whisper.decode import WhisperTranscriber
+    from modeling.whisper.model import WhisperWithCTC, build_offline
+
+    torch.manual_seed(0)
+    model, processor = build_offline(["mình có một meeting rất quan trọng với team"] * 30, input_seconds=4,
+                                     vocab_size=300, d_model=64, encoder_layers=1, decoder_layers=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        net = WhisperWithCTC(model, 0.0)
+        for layer in [*net.whisper.model.encoder.layers, *net.whisper.model.decoder.layers]:
+            fully_shard(layer)
+        fully_shard(net)
+        batch = dict(input_features=torch.randn(2, 80, 400), decoder_input_ids=torch.tensor([[1, 2, 3]] * 2),
+                     labels=torch.tensor([[2, 3, 4]] * 2))
+        net(**batch)[0].backward()
+        audio = [np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1]
+        with pytest.raises(RuntimeError, match="DTensor"):
+            WhisperTranscriber(net.whisper, processor).transcribe(audio)
+        with gathered(net) as whole:
+            assert isinstance(WhisperTranscriber(whole.whisper, processor).transcribe(audio)[0].text, str)
+        assert torch.isfinite(net(**batch)[0])  # and training goes on, resharded
+    finally:
+        dist.destroy_process_group()
+    mt = build_mt(["xin chào team"] * 30, vocab_size=300, d_model=32)[0]
+    with pytest.raises(DataError, match="final_logits_bias.*set it to false"):
+        check_fsdp_loading(mt, True)
+    check_fsdp_loading(mt, False)
+    check_fsdp_loading(model, True)  # Whisper has no persistent buffer

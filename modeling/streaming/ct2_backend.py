@@ -9,7 +9,7 @@ from dataset_builder.foundation.config import SAMPLE_RATE
 
 from ..whisper.ct2 import CT2Whisper
 from .hypothesis import Word
-from .online import Decoded
+from .online import Decoded, prompt_room
 
 
 class CT2Backend:
@@ -25,10 +25,11 @@ class CT2Backend:
         probs = w.language_probs(window, tuple(languages))[0]
         language = max(probs, key=probs.get)
         prev = None
-        if prompt.strip() and self.use_prompt and w.prev is not None:
-            prev = [w.prev, *w.tok.encode(" " + prompt.strip()[-200:], add_special_tokens=False).ids[-200:]]
-        result = w._generate(window, [language], w.max_new_tokens(len(audio) / SAMPLE_RATE),
-                             prompts=[prev] if prev else None)[0]
+        max_new = w.max_new_tokens(len(audio) / SAMPLE_RATE)
+        room = prompt_room(w.max_target, max_new)
+        if prompt.strip() and self.use_prompt and w.prev is not None and room > 0:
+            prev = [w.prev, *w.tok.encode(" " + prompt.strip()[-200:], add_special_tokens=False).ids[-room:]]
+        result = w._generate(window, [language], max_new, prompts=[prev] if prev else None)[0]
         duration = len(audio) / SAMPLE_RATE
         words = [Word(min(start, duration), min(max(start, end), duration), text)
                  for text, start, end in w.word_times(window, 0, language, w.text_ids(result))]

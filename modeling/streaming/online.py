@@ -20,6 +20,13 @@ from .hypothesis import HypothesisBuffer, Word
 from .language import LanguageTracker, fragment_language
 
 
+def prompt_room(max_target_positions: int, max_new_tokens: int) -> int:
+    """Prompt tokens the decoder has room for: at most half its positions (as OpenAI's decoding keeps) and never
+    so many that the prompt, the 4 start tokens and the answer pass ``max_target_positions`` — 200 characters of
+    unusual text are hundreds of byte-level tokens, and generate() refuses the whole window then."""
+    return min(max_target_positions // 2 - 1, max_target_positions - max_new_tokens - 5)
+
+
 @dataclass
 class Decoded:
     words: list[Word]  # times relative to the audio given to the backend

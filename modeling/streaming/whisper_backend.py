@@ -12,7 +12,7 @@ from dataset_builder.foundation.config import SAMPLE_RATE
 from ..decoding import LoopGuard
 from ..whisper.decode import WhisperTranscriber
 from .hypothesis import Word
-from .online import Decoded
+from .online import Decoded, prompt_room
 
 
 def ensure_alignment_heads(model) -> None:
@@ -51,12 +51,15 @@ class WhisperBackend:
         langs, probs = t.detect_language(features)
         kwargs = {"attention_mask": mask}  # token timestamps (DTW) over the audio, not the padded window
         prompt_ids = None
-        if prompt.strip() and self.use_prompt:
-            prompt_ids = torch.tensor(self.tok.get_prompt_ids(prompt.strip()[-200:]), device=t.device)
+        max_new = t.max_new_tokens(len(audio) / SAMPLE_RATE)
+        room = prompt_room(self.model.config.max_target_positions, max_new)
+        if prompt.strip() and self.use_prompt and room > 0:
+            ids = list(self.tok.get_prompt_ids(prompt.strip()[-200:]))  # <|startofprev|> + the text's tokens
+            prompt_ids = torch.tensor([ids[0], *ids[1:][-room:]], device=t.device)
             kwargs["prompt_ids"] = prompt_ids
         out = self.model.generate(
             features, language=langs[0], task="transcribe", return_token_timestamps=True, return_dict_in_generate=True,
-            max_new_tokens=t.max_new_tokens(len(audio) / SAMPLE_RATE), num_beams=1, suppress_tokens=self.suppress,
+            max_new_tokens=max_new, num_beams=1, suppress_tokens=self.suppress,
             logits_processor=LogitsProcessorList([LoopGuard(prefix_length=4 + (len(prompt_ids) if prompt_ids is not None else 0))]),
             **kwargs)
         get = out.get if isinstance(out, dict) else lambda k: getattr(out, k, None)
