@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--timestamp-fraction", type=float, default=0.0)
     ap.add_argument("--eval-steps", type=int, default=250)
     ap.add_argument("--spec-augment", action="store_true")
+    ap.add_argument("--speed-perturbation", default="", help="e.g. 0.9,1.0,1.1 (one factor per clip)")
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--steps", type=int, default=0, help="a fixed schedule length instead of the time budget")
     ap.add_argument("--name", default=None, help="the run's name (default: whisper_cpu_ctc<weight>)")
@@ -109,7 +110,7 @@ def main() -> None:
         lr_scheduler_type=args.schedule, max_train_minutes=args.minutes, eval_steps=args.eval_steps,
         save_steps=args.eval_steps, logging_steps=25, max_eval_samples=60, timestamp_fraction=args.timestamp_fraction,
         spec_augment=args.spec_augment, mask_time_prob=0.05, mask_feature_prob=0.05 if args.spec_augment else 0.0,
-        dropout=args.dropout, report_to="none", ct2_quantization="none", progress=True))
+        dropout=args.dropout, speed_perturbation=args.speed_perturbation, report_to="none", ct2_quantization="none", progress=True))
     keys = ("samples", "wer", "cer", "en_error_rate", "vi_error_rate", "loop_rate", "latency_mean_ms",
             "latency_p95_ms", "rtf")
     test = evaluate_asr(str(run / "best"), str(data), config="prelabeled", split="test", out_dir=run / "eval_test",
@@ -130,7 +131,8 @@ def main() -> None:
                   "timestamp_fraction": args.timestamp_fraction, "d_model": args.d_model, "encoder_layers": args.encoder_layers,
                   "decoder_layers": args.decoder_layers, "input_seconds": args.input_seconds,
                   "ctc_weight": args.ctc_weight, "batch": args.batch, "lr": args.lr,
-                  "spec_augment": args.spec_augment, "dropout": args.dropout},
+                  "spec_augment": args.spec_augment, "dropout": args.dropout,
+                  "speed_perturbation": args.speed_perturbation},
         "train_minutes": round(summary["train_seconds_this_run"] / 60, 2), "steps": summary["steps"],
         "best_validation_cer": summary["best_eval_cer"], "best_step": summary["best_step"],
         "test": {k: test[k] for k in keys}, "test_clips_within_input": short, "second_corpus_test": second, "listening_check": listening,

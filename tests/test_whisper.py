@@ -70,6 +70,37 @@ def test_loop_guard_blocks_only_the_continuation_of_a_run():
     assert torch.isfinite(guard(torch.tensor([[1, 2, 7, 8, 9, 7, 8, 9]]), torch.zeros(1, 20))).all()
 
 
+def test_speed_perturbation_changes_tempo_and_pitch_and_keeps_clips_within_the_input():
+    """Voices the model never heard are the test split's: each training clip is played at one of the factors (a
+    440 Hz tone at 1.1 becomes 484 Hz, 10 % shorter); a clip that would outgrow the encoder input keeps its speed."""
+    import numpy as np
+
+    from modeling.data import DataError
+    from modeling.whisper.train import WhisperTask, WhisperTrainingArguments
+
+    def task(factors: str) -> WhisperTask:
+        t = WhisperTask(WhisperTrainingArguments(output_dir="unused", dataset="unused", input_seconds=4.0,
+                                                 speed_perturbation=factors))
+        t.factors = t.speed_factors()
+        return t
+
+    def clip(seconds: float) -> Sample:
+        tone = np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000).astype(np.float32) * 0.5
+        sample = Sample("c", "mình có một meeting", "", seconds, lambda: b"")
+        sample.samples = lambda: tone
+        return sample
+
+    fast = task("1.1").inputs(clip(2.0))
+    assert len(fast) == pytest.approx(32000 / 1.1, abs=2)
+    assert np.argmax(np.abs(np.fft.rfft(fast))) * 16000 / len(fast) == pytest.approx(484, abs=2)
+    assert len(task("0.9").inputs(clip(2.0))) == pytest.approx(32000 / 0.9, abs=2)
+    assert len(task("0.9").inputs(clip(3.9))) == int(3.9 * 16000)  # 4.33 s would not fit the 4 s input
+    assert len(task("").inputs(clip(2.0))) == 32000
+    for bad in ("0", "fast", "1.1,3"):
+        with pytest.raises(DataError, match=f"--speed_perturbation '{bad}': expected comma-separated factors"):
+            task(bad)
+
+
 def test_train_resume_card_and_evaluate(small_export, tmp_path):
     out = tmp_path / "run"
     common = ["train", "whisper", "--dataset", str(small_export), "--dataset_config", "prelabeled",

@@ -5,13 +5,17 @@ training aid and stays out of it), kept by the lowest validation CER.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..data import SplitData
+from dataset_builder.foundation.audio import StreamResampler
+from dataset_builder.foundation.config import SAMPLE_RATE
+
+from ..data import DataError, SplitData
 from ..metrics import asr_scores
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
@@ -26,6 +30,9 @@ class WhisperTrainingArguments(TrainingArguments):
     model_name_or_path: str = field(default="openai/whisper-small", metadata={
         "help": "Checkpoint to fine-tune; `scratch` builds a small Whisper and a tokenizer from the training text."})
     spec_augment: bool = False
+    speed_perturbation: str = field(default="", metadata={
+        "help": "Speed factors, one drawn per training clip (e.g. 0.9,1.0,1.1 as in Kaldi): tempo and pitch change "
+                "together, as between speakers. A clip slowed past --input_seconds keeps its speed. Empty: off."})
     dropout: float = field(default=0.0, metadata={"help": "Dropout in both stacks (regularizes small corpora)."})
     mask_time_prob: float = 0.05
     mask_feature_prob: float = 0.0
@@ -49,6 +56,24 @@ class WhisperTask(TrainingTask):
 
     def max_seconds(self) -> float:
         return self.args.input_seconds
+
+    def speed_factors(self) -> list[float]:
+        text = self.args.speed_perturbation.strip()
+        try:
+            factors = [float(x) for x in text.split(",")] if text else []
+        except ValueError:
+            factors = [0.0]
+        if any(not 0.5 <= f <= 2.0 for f in factors):
+            raise DataError(f"--speed_perturbation {text!r}: expected comma-separated factors between 0.5 and 2")
+        return factors
+
+    def inputs(self, sample) -> np.ndarray:
+        """The clip's audio, at one of the speed factors: resampled as if recorded at ``factor`` × 16 kHz."""
+        audio = sample.samples()
+        factor = random.choice(self.factors) if self.factors else 1.0
+        if factor == 1.0 or len(audio) / factor > self.args.input_seconds * SAMPLE_RATE:
+            return audio
+        return StreamResampler(int(round(SAMPLE_RATE * factor)))(audio, final=True)
 
     def _model_and_processor(self, texts: list[str], out: Path):
         args = self.args
@@ -84,6 +109,7 @@ class WhisperTask(TrainingTask):
         if args.gradient_checkpointing:
             enable_checkpointing(model)
             model.config.use_cache = False
+        self.factors = self.speed_factors()
         self.processor = processor
         self.collator = WhisperCollator(processor, timestamp_fraction=args.timestamp_fraction, seed=args.seed)
         # A bound for generation learned from the data: the densest labels, with a margin.
