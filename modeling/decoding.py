@@ -8,8 +8,31 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 import torch
 from transformers import LogitsProcessor
+
+
+def split_at_pauses(audio: np.ndarray, window_seconds: float, sample_rate: int = 16000,
+                    frame_seconds: float = 0.02) -> list[np.ndarray]:
+    """``audio`` in pieces of at most ``window_seconds``, each cut at the quietest 20 ms of the second half of its
+    window. A model trained on utterances hears each piece as one; a cut at a fixed time goes through a word, and
+    Whisper's sequential long-form decoding seeks by timestamp tokens that a small model trained without them
+    never emits (it decoded short clips batched with long ones into noise)."""
+    step = int(window_seconds * sample_rate)
+    frame = max(1, int(frame_seconds * sample_rate))
+    pieces, start = [], 0
+    while len(audio) - start > step:
+        lo = start + step // 2
+        tail = audio[lo:start + step]
+        k = len(tail) // frame
+        energy = (tail[: k * frame].astype(np.float64).reshape(k, frame) ** 2).mean(axis=1)
+        cut = lo + int(np.argmin(energy)) * frame + frame // 2
+        pieces.append(audio[start:cut])
+        start = cut
+    pieces.append(audio[start:])
+    return pieces
 
 
 class LoopGuard(LogitsProcessor):

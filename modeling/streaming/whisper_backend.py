@@ -47,7 +47,7 @@ class WhisperBackend:
             t.languages = tuple(languages)
             t.lang_ids = [self.tok.convert_tokens_to_ids(f"<|{lang}|>") for lang in languages]
         audio = audio[-int(self.window * SAMPLE_RATE):]
-        features, mask = t._features([audio], long_form=False)
+        features, mask = t._features([audio])
         langs, probs = t.detect_language(features)
         kwargs = {"attention_mask": mask}  # token timestamps (DTW) over the audio, not the padded window
         prompt_ids = None

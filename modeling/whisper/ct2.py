@@ -23,7 +23,7 @@ import numpy as np
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..decoding import Transcribing, Transcription, check_transcribe, trim_loops
+from ..decoding import Transcribing, Transcription, check_transcribe, split_at_pauses, trim_loops
 from ..loading import ModelError
 from .decode import PAIR
 
@@ -220,7 +220,7 @@ class CT2Whisper:
 
 class CT2Transcriber(Transcribing):
     """Offline transcription on CTranslate2, with the interface of :class:`~modeling.whisper.decode.WhisperTranscriber`
-    (``transcribe``, ``hear``). Clips longer than the model's window are decoded window by window."""
+    (``transcribe``, ``hear``). Clips longer than the model's window are cut at pauses into pieces of one window."""
 
     def __init__(self, whisper: CT2Whisper, *, languages: tuple[str, ...] = PAIR) -> None:
         self.whisper, self.languages = whisper, tuple(languages)
@@ -231,8 +231,7 @@ class CT2Transcriber(Transcribing):
                    task: str = "transcribe") -> list[Transcription]:
         check_transcribe(task)
         t0 = time.perf_counter()
-        step = int(self.window * SAMPLE_RATE)
-        pieces = [(i, a[s:s + step]) for i, a in enumerate(arrays) for s in range(0, max(1, len(a)), step)]
+        pieces = [(i, p) for i, a in enumerate(arrays) for p in split_at_pauses(a, self.window, SAMPLE_RATE)]
         w = self.whisper
         window = w.encode([p for _, p in pieces])
         if language:

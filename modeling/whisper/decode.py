@@ -4,7 +4,8 @@ The paper's 399.78% WER came from a translate head forced to Vietnamese, ``force
 English-heavy audio, and unbounded generation. Here: ``language``/``task`` are passed to ``generate`` and the
 language is chosen per clip between the configured pair (vi, en) by the model itself; ``max_new_tokens`` is
 bounded by the clip's duration; a logits processor forbids continuing a run of a repeated n-gram; audio
-longer than the encoder's window is decoded long-form with compression-ratio and log-prob temperature fallback.
+longer than the encoder's window is cut at pauses into pieces of one window, decoded like the utterances the
+model was trained on.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from transformers import LogitsProcessorList
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
-from ..decoding import LoopGuard, OnDevice, Transcribing, Transcription, check_transcribe
+from ..decoding import LoopGuard, OnDevice, Transcribing, Transcription, check_transcribe, split_at_pauses
 from .model import input_seconds
 
 PAIR = ("vi", "en")
@@ -43,15 +44,10 @@ class WhisperTranscriber(OnDevice, Transcribing):
         self.window = input_seconds(model)
         self.lang_ids = [self.tok.convert_tokens_to_ids(f"<|{lang}|>") for lang in languages]
 
-    def _features(self, arrays: list[np.ndarray], long_form: bool):
-        fe = self.processor.feature_extractor
-        if long_form:
-            inputs = fe(arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt", truncation=False,
-                        padding="longest", return_attention_mask=True)
-            if inputs.input_features.shape[-1] < fe.nb_max_frames:  # long-form needs at least one window
-                inputs = fe(arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True)
-        else:
-            inputs = fe(arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True)
+    def _features(self, arrays: list[np.ndarray]):
+        """Log-mel features of clips of at most one window, padded to it, with the mask of the real audio."""
+        inputs = self.processor.feature_extractor(arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                                                  return_attention_mask=True)
         dtype = next(self.model.parameters()).dtype
         return inputs.input_features.to(self.device, dtype), inputs.attention_mask.to(self.device)
 
@@ -72,27 +68,38 @@ class WhisperTranscriber(OnDevice, Transcribing):
 
     @torch.no_grad()
     def transcribe(self, arrays: list[np.ndarray], *, language: str | None = None,
-                   task: str = "transcribe") -> list[Transcription]:
+                   task: str = "transcribe", batch_size: int = 16) -> list[Transcription]:
+        """Each clip decoded in pieces of at most one window, cut at pauses (:func:`split_at_pauses`); pieces of
+        similar length bound (rounded up to 16 tokens) are batched together, so a piece's text never depends on
+        what it was batched with. A clip's language is that of its first piece."""
         check_transcribe(task)
         t0 = time.perf_counter()
-        durations = [len(a) / SAMPLE_RATE for a in arrays]
-        long_form = max(durations) > self.window
-        features, mask = self._features(arrays, long_form)
-        langs = [language] * len(arrays) if language else self.detect_language(features)[0]
-        kwargs = dict(language=langs, task="transcribe", num_beams=self.num_beams,
-                      logits_processor=LogitsProcessorList([LoopGuard(prefix_length=4)]))
-        if long_form:
-            kwargs.update(return_timestamps=True, condition_on_prev_tokens=False, attention_mask=mask,
-                          temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), compression_ratio_threshold=1.35,
-                          logprob_threshold=-1.0, max_new_tokens=self.max_new_tokens(min(max(durations), self.window)))
-        else:
-            kwargs.update(max_new_tokens=self.max_new_tokens(max(durations)))
-        ids = self.model.generate(features, **kwargs)
-        ids = ids.sequences if hasattr(ids, "sequences") else ids
-        texts = self.tok.batch_decode(ids, skip_special_tokens=True)
-        each = (time.perf_counter() - t0) / len(arrays)
-        return [Transcription(t.strip(), lang, each, d) for t, lang, d in zip(texts, langs, durations)]
-
+        pieces = [(i, p) for i, a in enumerate(arrays) for p in split_at_pauses(a, self.window, SAMPLE_RATE)]
+        cap = self.max_new_tokens(self.window)
+        bound = [min(cap, 16 * math.ceil(self.max_new_tokens(len(p) / SAMPLE_RATE) / 16)) for _, p in pieces]
+        texts: dict[int, str] = {}
+        langs: dict[int, str] = {}
+        size = max(batch_size, len(arrays))
+        for limit in sorted(set(bound)):
+            group = [k for k in range(len(pieces)) if bound[k] == limit]
+            for b in range(0, len(group), size):
+                part = group[b:b + size]
+                features, _ = self._features([pieces[k][1] for k in part])
+                found = [language] * len(part) if language else self.detect_language(features)[0]
+                ids = self.model.generate(features, language=found, task="transcribe", num_beams=self.num_beams,
+                                          max_new_tokens=limit,
+                                          logits_processor=LogitsProcessorList([LoopGuard(prefix_length=4)]))
+                ids = ids.sequences if hasattr(ids, "sequences") else ids
+                for k, lang, text in zip(part, found, self.tok.batch_decode(ids, skip_special_tokens=True)):
+                    texts[k], langs[k] = text.strip(), lang
+        each = (time.perf_counter() - t0) / max(1, len(arrays))
+        out = []
+        for i, a in enumerate(arrays):
+            mine = [k for k in range(len(pieces)) if pieces[k][0] == i]
+            out.append(Transcription(" ".join(texts[k] for k in mine if texts[k]),
+                                     langs[mine[0]] if mine else (language or self.languages[0]), each,
+                                     len(a) / SAMPLE_RATE))
+        return out
 
 
 def load_transcriber(name_or_path: str, *, languages: tuple[str, ...] = PAIR, runtime=None):
