@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_builder.foundation.audio import StreamResampler
 from dataset_builder.foundation.config import SAMPLE_RATE
 
 from ..data import DataError, SplitData
@@ -68,12 +67,15 @@ class WhisperTask(TrainingTask):
         return factors
 
     def inputs(self, sample) -> np.ndarray:
-        """The clip's audio, at one of the speed factors: resampled as if recorded at ``factor`` × 16 kHz."""
+        """The clip's audio, at one of the speed factors: read as if recorded at ``factor`` × 16 kHz. Linear
+        interpolation (a sinc resampler cost seconds per batch on 2 cores): its aliasing at ±10 % lies above the
+        log-mel's 8 kHz band."""
         audio = sample.samples()
         factor = random.choice(self.factors) if self.factors else 1.0
         if factor == 1.0 or len(audio) / factor > self.args.input_seconds * SAMPLE_RATE:
             return audio
-        return StreamResampler(int(round(SAMPLE_RATE * factor)))(audio, final=True)
+        times = np.arange(int(len(audio) / factor)) * factor
+        return np.interp(times, np.arange(len(audio)), audio).astype(np.float32)
 
     def _model_and_processor(self, texts: list[str], out: Path):
         args = self.args
