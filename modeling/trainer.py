@@ -33,7 +33,7 @@ from accelerate.utils import DistributedType
 from tqdm.auto import tqdm
 
 from .cards import CardSpec, hub_repo_id, render_card
-from .data import (DataError, Decoded, RankBatches, SplitData, StreamBatches, collate_with, epoch_batches,
+from .data import (DataError, Decoded, RankBatches, Sample, SplitData, StreamBatches, collate_with, epoch_batches,
                    load_split, load_stream)
 
 
@@ -298,7 +298,10 @@ class Trainer:
             if not args.max_steps:
                 raise DataError(f"{args.dataset}: a streamed dataset has no length here; give --max_steps")
             # the model is built from a sample of the texts (a scratch tokenizer, a length bound)
-            head = [s for _, s in zip(range(args.max_train_samples or 5000), self.stream)]
+            # texts and durations only: a Sample from the stream carries its audio bytes, and 5,000 of them kept for
+            # the whole run were most of a streamed run's memory
+            head = [Sample(s.id, s.transcript, s.translation, s.duration, lambda: None)
+                    for _, s in zip(range(args.max_train_samples or 5000), self.stream)]
             if not head:
                 raise DataError(f"{args.dataset} [{args.dataset_config}/{args.train_split}]: no usable samples")
             self.train_data = SplitData(args.train_split, head)  # a list of samples: only texts are read

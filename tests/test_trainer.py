@@ -27,6 +27,11 @@ def test_a_streamed_dataset_trains_and_needs_a_step_count(small_export, tmp_path
     summary = run_training(MTTask(args(tmp_path, small_export, streaming=True, max_steps=3, eval_steps=3,
                                        save_steps=3, report_to="tensorboard")))
     assert summary["steps"] == 3 and summary["train_samples"] is None  # a stream has no length
+    from modeling.trainer import Trainer
+
+    trainer = Trainer(MTTask(args(tmp_path / "held", small_export, streaming=True, max_steps=3, report_to="none")))
+    trainer.prepare()  # the sample of texts the model is built from holds no audio (it is kept for the whole run)
+    assert trainer.train_data.samples and all(s.audio is None for s in trainer.train_data.samples)
     events = list((tmp_path / "run").rglob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0  # TensorBoard, offline, by default
     with pytest.raises(DataError, match="a streamed dataset has no length here; give --max_steps"):
