@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -200,3 +201,27 @@ def test_long_audio_is_cut_at_pauses_and_a_short_clip_decodes_the_same_beside_a_
     short = word(2.0)
     alone = t.transcribe([short])[0].text
     assert t.transcribe([short, long])[0].text == alone
+
+
+def test_offline_decoding_never_samples_timestamp_tokens_so_each_window_is_decoded_once():
+    """An undertrained checkpoint that emits a timestamp token under <|notimestamps|> made generate() seek to it and
+    decode the window again, frame by frame: an evaluation inside training ran for minutes (CI timed out)."""
+    from modeling.whisper.decode import WhisperTranscriber
+
+    torch.manual_seed(0)
+    model, processor = build_offline(TEXTS, input_seconds=4, vocab_size=300, d_model=64, encoder_layers=1,
+                                     decoder_layers=1)
+    tok = processor.tokenizer
+    word = tok(" deadline", add_special_tokens=False).input_ids[0]
+    with torch.no_grad():  # the decoder's output is one fixed vector: <|0.02|> scores highest, then a text token
+        norm, w = model.model.decoder.layer_norm, model.get_output_embeddings().weight
+        norm.weight.zero_()
+        norm.bias.copy_(torch.randn(norm.bias.shape))
+        w.zero_()
+        w[tok.convert_tokens_to_ids("<|0.02|>")] = norm.bias * 10
+        w[word] = norm.bias * 5
+    passes = []
+    model.model.encoder.register_forward_hook(lambda *_: passes.append(1))
+    out = WhisperTranscriber(model, processor).transcribe([np.full(int(3.5 * 16000), 0.01, dtype=np.float32)])
+    assert len(passes) == 2  # the language step and one generate pass
+    assert out[0].text.startswith(tok.decode([word]).strip())

@@ -34,11 +34,7 @@ class WhisperBackend:
         self.model, self.tok = self.transcriber.model, processor.tokenizer
         ensure_alignment_heads(self.model)
         self.window = self.transcriber.window
-        # word times come from the cross-attention; a timestamp token emitted under <|notimestamps|> would make
-        # generate() decode the window again from that time, repeating its words, so they are never sampled
-        gc = self.model.generation_config
-        self.suppress = sorted(set(gc.suppress_tokens or ())
-                               | set(range(gc.no_timestamps_token_id + 1, self.model.config.vocab_size)))
+        self.suppress = self.transcriber.suppress  # timestamp tokens: word times come from the cross-attention
 
     @torch.no_grad()
     def decode(self, audio: np.ndarray, *, prompt: str, languages: tuple[str, ...]) -> Decoded:

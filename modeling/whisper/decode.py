@@ -43,6 +43,10 @@ class WhisperTranscriber(OnDevice, Transcribing):
         self.num_beams = num_beams
         self.window = input_seconds(model)
         self.lang_ids = [self.tok.convert_tokens_to_ids(f"<|{lang}|>") for lang in languages]
+        # a timestamp token emitted under <|notimestamps|> makes generate() seek to that time and decode the window
+        # again (an undertrained model did so frame by frame: one evaluation ran for minutes), so none is sampled
+        self.suppress = sorted(set(gc.suppress_tokens or ())
+                               | set(range(gc.no_timestamps_token_id + 1, model.config.vocab_size)))
 
     def _features(self, arrays: list[np.ndarray]):
         """Log-mel features of clips of at most one window, padded to it, with the mask of the real audio."""
@@ -87,7 +91,7 @@ class WhisperTranscriber(OnDevice, Transcribing):
                 features, _ = self._features([pieces[k][1] for k in part])
                 found = [language] * len(part) if language else self.detect_language(features)[0]
                 ids = self.model.generate(features, language=found, task="transcribe", num_beams=self.num_beams,
-                                          max_new_tokens=limit,
+                                          max_new_tokens=limit, suppress_tokens=self.suppress,
                                           logits_processor=LogitsProcessorList([LoopGuard(prefix_length=4)]))
                 ids = ids.sequences if hasattr(ids, "sequences") else ids
                 for k, lang, text in zip(part, found, self.tok.batch_decode(ids, skip_special_tokens=True)):
