@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--mt-minutes", type=float, default=2.0)
     ap.add_argument("--clips", type=int, default=60)
     ap.add_argument("--whisper", default=str(RESULTS / "whisper_cpu_ctc0.3" / "best"))
+    ap.add_argument("--corpus-minutes", type=float, default=45.0, help="the corpus the Whisper was trained on")
     args = ap.parse_args()
     if not Path(args.whisper).is_dir():
         raise SystemExit(f"{args.whisper}: no trained Whisper; run benchmarks/whisper_cpu.py first")
@@ -36,10 +37,10 @@ def main() -> None:
     from modeling.registry import E2E, MT
 
     torch.set_num_threads(2)
-    data = export_folder(8, 16.0, 5)
+    data = export_folder(8, args.corpus_minutes, 5)
     runs = RESULTS / "st_latency"
     shutil.rmtree(runs, ignore_errors=True)
-    common = dict(dataset=str(data), dataset_config="prelabeled", max_steps=100_000, eval_steps=100_000,
+    common = dict(dataset=str(data), dataset_config="prelabeled", max_steps=0, eval_steps=100_000,
                   save_steps=100_000, logging_steps=50, max_eval_samples=8, progress=False)
     e2e = E2E.train(E2ETrainingArguments(output_dir=str(runs / "e2e"), encoder_name_or_path="scratch",
                                          per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50,
