@@ -68,7 +68,7 @@ def listening_check(model_dir: Path, data: Path, n: int = 48) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=8)
-    ap.add_argument("--corpus-minutes", type=float, default=45.0, help="per video; ~1/3 of it fits 6 s inputs")
+    ap.add_argument("--corpus-minutes", type=float, default=45.0, help="per video; about half of its speech fits 6 s inputs")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--second-seed", type=int, default=11, help="a second corpus (4 videos) scored too; -1: none")
     ap.add_argument("--minutes", type=float, default=25.0, help="training time budget; it sizes the schedule")

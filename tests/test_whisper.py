@@ -192,7 +192,7 @@ def test_long_audio_is_cut_at_pauses_and_a_short_clip_decodes_the_same_beside_a_
     assert np.array_equal(np.concatenate(pieces), long)
     ends = np.cumsum([len(p) for p in pieces])[:-1]
     assert all(long[e] == 0.0 for e in ends)  # every cut falls in a pause, none through a "word"
-    assert split_at_pauses(long[:16000], 4.0)[0] is not None and len(split_at_pauses(long[:16000], 4.0)) == 1
+    assert len(split_at_pauses(long[:16000], 4.0)) == 1  # audio within the window stays whole
 
     torch.manual_seed(0)
     model, processor = build_offline(TEXTS, input_seconds=4, vocab_size=300, d_model=64, encoder_layers=1,
