@@ -63,7 +63,7 @@ def vecs(home: Path, *args: str):
     return proc
 
 
-def prepared_home(corpus: Path, home: Path, videos: list[str]) -> None:
+def prepared_home(corpus: Path, home: Path, videos: list[str], max_segment_s: float = 25.0) -> None:
     """A state store holding ``videos`` of the corpus, ingested and pre-labeled with the captions engine."""
     src = home.parent / f"{home.name}-sources"
     for name in videos:  # the media file and its caption sidecar, in its channel's folder
@@ -72,4 +72,4 @@ def prepared_home(corpus: Path, home: Path, videos: list[str]) -> None:
             if not (src / f.parent.name / f.name).exists():
                 os.symlink(f, src / f.parent.name / f.name)
     vecs(home, "ingest", str(src), "--no-progress", "--jobs", "2")
-    vecs(home, "prelabel", "--engine", "captions", "--no-progress")
+    vecs(home, "prelabel", "--engine", "captions", "--no-progress", "--max-segment-seconds", f"{max_segment_s:g}")

@@ -25,6 +25,14 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=60)
     ap.add_argument("--whisper", default=str(RESULTS / "whisper_cpu_ctc0.3" / "best"))
     ap.add_argument("--corpus-minutes", type=float, default=45.0, help="the corpus the Whisper was trained on")
+    ap.add_argument("--max-segment-seconds", type=float, default=25.0,
+                    help="E2E and MT training data: captions merged up to this long (the test split is the 25 s export's)")
+    ap.add_argument("--e2e-ctc-weight", type=float, default=0.3)
+    ap.add_argument("--e2e-hidden", type=int, default=192, help="the scratch wav2vec2 encoder's width")
+    ap.add_argument("--e2e-d-model", type=int, default=192, help="the scratch mBART decoder's width")
+    ap.add_argument("--e2e-layers", type=int, default=3, help="encoder and decoder layers each")
+    ap.add_argument("--e2e-seconds", type=float, default=6.0, help="longest training clip")
+    ap.add_argument("--e2e-batch", type=int, default=16)
     args = ap.parse_args()
     if not Path(args.whisper).is_dir():
         raise SystemExit(f"{args.whisper}: no trained Whisper; run benchmarks/whisper_cpu.py first")
@@ -38,13 +46,17 @@ def main() -> None:
 
     torch.set_num_threads(2)
     data = export_folder(8, args.corpus_minutes, 5)
+    train_data = export_folder(8, args.corpus_minutes, 5, args.max_segment_seconds)
     runs = RESULTS / "st_latency"
     shutil.rmtree(runs, ignore_errors=True)
-    common = dict(dataset=str(data), dataset_config="prelabeled", max_steps=0, eval_steps=100_000,
+    common = dict(dataset=str(train_data), dataset_config="prelabeled", max_steps=0, eval_steps=100_000,
                   save_steps=100_000, logging_steps=50, max_eval_samples=8, progress=False)
-    e2e = E2E.train(E2ETrainingArguments(output_dir=str(runs / "e2e"), encoder_name_or_path="scratch",
-                                         per_device_train_batch_size=8, learning_rate=1e-3, warmup_steps=50,
-                                         max_train_minutes=args.e2e_minutes, max_seconds=8.0, **common))
+    e2e = E2E.train(E2ETrainingArguments(
+        output_dir=str(runs / "e2e"), encoder_name_or_path="scratch", scratch_hidden_size=args.e2e_hidden,
+        scratch_d_model=args.e2e_d_model, scratch_encoder_layers=args.e2e_layers, scratch_decoder_layers=args.e2e_layers,
+        ctc_weight=args.e2e_ctc_weight, per_device_train_batch_size=args.e2e_batch, learning_rate=1e-3,
+        lr_scheduler_type="cosine", warmup_steps=100, max_train_minutes=args.e2e_minutes, max_seconds=args.e2e_seconds,
+        **common))
     mt = MT.train(MTTrainingArguments(output_dir=str(runs / "mt"), model_name_or_path="scratch",
                                       per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50,
                                       max_train_minutes=args.mt_minutes, **common))
@@ -53,7 +65,10 @@ def main() -> None:
                           out_dir=runs / "eval", batch_size=1, limit=args.clips, progress=False)
     write_result("st_latency", {
         "clips": args.clips, "batch_size": 1, "device": "cpu", "threads": 2,
-        "e2e": {"steps": e2e["steps"], "minutes": args.e2e_minutes},
+        "e2e": {"steps": e2e["steps"], "minutes": args.e2e_minutes, "ctc_weight": args.e2e_ctc_weight,
+                "hidden": args.e2e_hidden, "d_model": args.e2e_d_model, "layers": args.e2e_layers,
+                "max_seconds": args.e2e_seconds, "batch": args.e2e_batch, "train_samples": e2e["train_samples"]},
+        "max_segment_seconds": args.max_segment_seconds,
         "mt": {"steps": mt["steps"], "minutes": args.mt_minutes}, "whisper": args.whisper,
         "systems": {name: {k: r[k] for k in ("bleu", "chrf", "latency_mean_ms", "latency_p95_ms", "rtf")}
                     for name, r in metrics["systems"].items()},

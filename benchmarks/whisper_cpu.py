@@ -21,13 +21,15 @@ from pathlib import Path
 from benchmarks._common import RESULTS, prepared_home, synthetic_corpus, vecs, write_result
 
 
-def export_folder(videos: int, minutes: float, seed: int) -> Path:
+def export_folder(videos: int, minutes: float, seed: int, max_segment_s: float = 25.0) -> Path:
+    """The corpus exported (80/10/10, video-disjoint); ``max_segment_s`` bounds how far captions are merged."""
     corpus = synthetic_corpus(videos, minutes, seed)
-    root = RESULTS / f"whisper_data_v{videos}_m{minutes:g}_s{seed}"
+    bound = "" if max_segment_s == 25.0 else f"_seg{max_segment_s:g}"
+    root = RESULTS / f"whisper_data_v{videos}_m{minutes:g}_s{seed}{bound}"
     out = root / "export"
     if not (out / "export_report.json").exists():
         files = [v["file"] for v in json.loads((corpus / "videos.json").read_text())["videos"]]
-        prepared_home(corpus, root / "home", files)
+        prepared_home(corpus, root / "home", files, max_segment_s)
         vecs(root / "home", "export", str(out), "--config", "prelabeled", "--splits", "80/10/10", "--no-progress")
     return out
 
@@ -70,6 +72,9 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--corpus-minutes", type=float, default=45.0, help="per video; about half of its speech fits 6 s inputs")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--max-segment-seconds", type=float, default=25.0,
+                    help="training data: captions merged into segments up to this long (the test split is always "
+                         "the default 25 s export's, so runs compare)")
     ap.add_argument("--second-seed", type=int, default=11, help="a second corpus (4 videos) scored too; -1: none")
     ap.add_argument("--minutes", type=float, default=25.0, help="training time budget; it sizes the schedule")
     ap.add_argument("--ctc-weight", type=float, default=0.3)
@@ -97,13 +102,14 @@ def main() -> None:
     from modeling.whisper.train import WhisperTrainingArguments
 
     torch.set_num_threads(2)
+    train_data = export_folder(args.videos, args.corpus_minutes, args.seed, args.max_segment_seconds)
     data = export_folder(args.videos, args.corpus_minutes, args.seed)
-    report = json.loads((data / "export_report.json").read_text())["configs"]["prelabeled"]
+    report = json.loads((train_data / "export_report.json").read_text())["configs"]["prelabeled"]
     name = args.name or f"whisper_cpu_ctc{args.ctc_weight:g}"
     run = RESULTS / name
     shutil.rmtree(run, ignore_errors=True)
     summary = WHISPER.train(WhisperTrainingArguments(
-        output_dir=str(run), dataset=str(data), dataset_config="prelabeled", model_name_or_path="scratch",
+        output_dir=str(run), dataset=str(train_data), dataset_config="prelabeled", model_name_or_path="scratch",
         scratch_d_model=args.d_model, scratch_encoder_layers=args.encoder_layers, scratch_vocab_size=args.vocab_size,
         scratch_decoder_layers=args.decoder_layers, input_seconds=args.input_seconds, ctc_weight=args.ctc_weight,
         per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=100, max_steps=args.steps,
@@ -126,6 +132,7 @@ def main() -> None:
     history = [h for h in summary.get("history", [])] or json.loads((run / "train_results.json").read_text())["history"]
     write_result(name, {
         "corpus": {"hours": sum(report["hours"].values()), "splits": report["hours"],
+                   "max_segment_seconds": args.max_segment_seconds,
                    "train_segments_used": summary["train_samples"], "skipped": summary["skipped"]},
         "model": {"vocab_size": args.vocab_size, "schedule": args.schedule,
                   "timestamp_fraction": args.timestamp_fraction, "d_model": args.d_model, "encoder_layers": args.encoder_layers,

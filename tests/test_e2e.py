@@ -56,6 +56,28 @@ def test_one_pass_multitask_gradient_equals_the_papers_two_passes():
     assert set(parts) == {"asr", "st"}
 
 
+def test_ctc_on_the_encoder_frames_before_the_adapter():
+    """The CTC loss reads the 50-per-second frames (the adapter's are too few for the transcript) and its
+    gradient reaches the encoder, not the decoder."""
+    model, fe, tok = build_offline(TEXTS, vocab_size=300)
+    rng = np.random.default_rng(0)
+    pairs = [(Sample("a", TEXTS[0], TEXTS[1], 2.0, lambda: b""), rng.standard_normal(32000).astype(np.float32) * 0.1),
+             (Sample("b", TEXTS[2], TEXTS[3], 1.5, lambda: b""), rng.standard_normal(24000).astype(np.float32) * 0.1)]
+    batch = E2ECollator(fe, tok, ctc=True)(pairs)
+    assert batch["ctc_targets"][0] == tok(TEXTS[0], add_special_tokens=False).input_ids  # no prompt, no </s>
+    model.eval()
+    net = MultitaskE2E(model, ctc_weight=0.3)
+    seen = []
+    net.ctc.proj.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[1]))
+    loss, parts = net(**batch)
+    frames = int(model.encoder._get_feat_extract_output_lengths(32000, add_adapter=False))
+    assert seen == [frames] and frames > 2 * len(batch["ctc_targets"][0])
+    plain, _ = MultitaskE2E(model)(**{k: v for k, v in batch.items() if k != "ctc_targets"})
+    assert torch.allclose(loss, 0.7 * plain + 0.3 * parts["ctc"], atol=1e-5) and parts["ctc"] > 0
+    loss.backward()
+    assert model.encoder.encoder.layers[0].attention.q_proj.weight.grad.abs().sum() > 0
+
+
 def test_encoder_runs_once_per_batch():
     model, tok, batch = _batch()
     calls = []
@@ -68,13 +90,20 @@ def test_train_e2e_mt_and_evaluate_st_side_by_side(small_export, tmp_path):
     e2e = tmp_path / "e2e"
     common = ["train", "e2e", "--dataset", str(small_export), "--dataset_config", "prelabeled",
               "--output_dir", str(e2e), "--eval_steps", "2", "--save_steps", "2", "--gradient_checkpointing",
-              "--freeze_encoder_steps", "1", *TINY]
+              "--freeze_encoder_steps", "1", "--ctc_weight", "0.3", *TINY]
     first = run_vecs(*common, "--max_steps", "2")
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_vecs(*common, "--max_steps", "3")
     assert second.returncode == 0 and "resumed from checkpoint-2 (step 2)" in second.stdout + second.stderr
     history = json.loads((e2e / "train_results.json").read_text())["history"]
-    assert [h["step"] for h in history if "loss" in h] == [1, 2, 3] and all("st" in h for h in history if "loss" in h)
+    assert [h["step"] for h in history if "loss" in h] == [1, 2, 3]
+    assert all("st" in h and "ctc" in h for h in history if "loss" in h)
+    from safetensors.torch import load_file
+
+    before, after = load_file(e2e / "base" / "model.safetensors"), load_file(e2e / "best" / "model.safetensors")
+    conv = [k for k in before if k.startswith("encoder.feature_extractor.")]
+    assert conv and any(not torch.equal(before[k], after[k]) for k in conv)  # a random front end is not frozen
+    assert not any(k.startswith("ctc.") for k in after)  # the CTC head is training-only
 
     from huggingface_hub import ModelCard
 

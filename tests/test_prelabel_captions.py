@@ -1,6 +1,8 @@
 """Captions pre-labeler pieces and timestamp snapping (pure logic, no server)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from dataset_builder.prelabel.captions import Cue, merge_cues, parse_captions, segments_for_chunk
 from dataset_builder.prelabel.parsing import Segment
 from dataset_builder.prelabel.refine import snap
@@ -52,6 +54,26 @@ def test_merge_joins_split_sentences_and_short_cues_only():
     assert [c.text for c in merged] == ["mình có một meeting rất quan trọng với team", "deadline là thứ sáu nha."]
     long = [Cue(i * 3.0, i * 3.0 + 2.95, f"phần {i}") for i in range(12)]  # no sentence ends, 50 ms gaps
     assert all(c.end - c.start <= 25.0 for c in merge_cues(long))
+
+
+def test_max_segment_bounds_merging_for_short_input_models_and_the_gemini_prompt():
+    from dataset_builder.prelabel.captions import CaptionsEngine
+    from dataset_builder.prelabel.prompts import user_prompt
+
+    long = [Cue(i * 3.0, i * 3.0 + 2.95, f"phần {i}") for i in range(12)]  # one run-on sentence, 36 s
+    default, short = merge_cues(long), merge_cues(long, 6.0)
+    assert len(default) == 2 and max(c.end - c.start for c in default) > 20
+    assert [c.text for c in short] == [f"phần {i} phần {i + 1}" for i in range(0, 12, 2)]
+    assert all(c.end - c.start <= 6.0 for c in short)
+    wide = [Cue(0.0, 9.0, "một câu dài chín giây"), Cue(9.1, 11.0, "tiếp")]
+    assert [c.text for c in merge_cues(wide, 6.0)] == ["một câu dài chín giây", "tiếp"]  # a long cue stays whole
+    assert "(2-6 seconds)" in user_prompt(6.0) and "(2-25 seconds)" in user_prompt()
+    try:
+        CaptionsEngine(Path("."), max_segment_s=1.0)
+    except ValueError as exc:
+        assert "at least 2 s" in str(exc)
+    else:
+        raise AssertionError("a bound below the 2 s minimum was accepted")
 
 
 def test_chunk_windows_report_straddling_utterances_in_both_chunks():

@@ -109,6 +109,9 @@ def prelabel(
     thinking_budget: Optional[int] = typer.Option(None, "--thinking-budget", min=0, help="Thinking tokens a reply "
                                                   "may use (billed as output; 0 turns thinking off where the model "
                                                   "allows). Default: the model's own."),
+    max_segment: float = typer.Option(25.0, "--max-segment-seconds", min=2.0, help="Longest segment to make "
+                                      "(captions: cues are merged up to it; gemini: asked for in the prompt). "
+                                      "Lower it for models with short inputs, e.g. 6 for a scratch Whisper on 6 s."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Pre-label pending chunks: transcript + Vietnamese translation, chunk-relative times."""
@@ -141,12 +144,13 @@ def prelabel(
             from dataset_builder.prelabel.refine import load_refiner
 
             refiner = load_refiner(warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"))
-        caller = GeminiCaller(base_url=base_url, timeout_s=timeout, thinking_budget=thinking_budget)
+        caller = GeminiCaller(base_url=base_url, timeout_s=timeout, thinking_budget=thinking_budget,
+                              max_segment_s=max_segment)
         runner_engine = GeminiEngine(pool, caller, settings, refiner=refiner)
     elif engine == "captions":
         from dataset_builder.prelabel.captions import CaptionsEngine
 
-        runner_engine = CaptionsEngine(settings.home)
+        runner_engine = CaptionsEngine(settings.home, max_segment_s=max_segment)
     else:
         raise typer.BadParameter(f"--engine {engine!r}: expected gemini or captions")
     settings.ensure_dirs()

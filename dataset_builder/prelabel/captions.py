@@ -1,7 +1,7 @@
 """Pre-labels from captions stored at ingest (WebVTT / SRT, YouTube's automatic captions included).
 
 Free, instant and offline: ``make demo`` runs the whole factory on it. Cues are merged into 2–25 s segments
-at caption boundaries, and every chunk gets the segments that overlap its window, clipped to it — the way a
+at caption boundaries (a lower bound suits models with short inputs: more of the audio fits them), and every chunk gets the segments that overlap its window, clipped to it — the way a
 real pre-labeler reports an utterance straddling a chunk edge (the export resolves those overlaps).
 """
 from __future__ import annotations
@@ -77,8 +77,9 @@ def _drop_rolling_repeats(cues: list[Cue]) -> list[Cue]:
     return out
 
 
-def merge_cues(cues: list[Cue]) -> list[Cue]:
-    """Join cues into 2–25 s segments, only at caption boundaries."""
+def merge_cues(cues: list[Cue], max_segment_s: float = MAX_SEGMENT_S) -> list[Cue]:
+    """Join cues into segments of 2 s to ``max_segment_s``, only at caption boundaries (a single cue longer than
+    the bound stays whole: its text cannot be cut without an alignment)."""
     merged: list[Cue] = []
     for cue in sorted(cues, key=lambda c: c.start):
         if merged:
@@ -86,7 +87,7 @@ def merge_cues(cues: list[Cue]) -> list[Cue]:
             gap = cue.start - cur.end
             too_short = cur.end - cur.start < MIN_SEGMENT_S and gap < 1.0
             split_sentence = gap < JOIN_GAP_S and not _SENTENCE_END.search(cur.text)
-            if (too_short or split_sentence) and cue.end - cur.start <= MAX_SEGMENT_S:
+            if (too_short or split_sentence) and cue.end - cur.start <= max_segment_s:
                 cur.end = max(cur.end, cue.end)
                 cur.text = f"{cur.text} {cue.text}"
                 continue
@@ -114,8 +115,11 @@ def translation_for(cues: list[Cue], start: float, end: float) -> str:
 class CaptionsEngine:
     name = "captions"
 
-    def __init__(self, home: Path, translator=None) -> None:
+    def __init__(self, home: Path, translator=None, max_segment_s: float = MAX_SEGMENT_S) -> None:
+        if max_segment_s < MIN_SEGMENT_S:
+            raise ValueError(f"max segment length {max_segment_s:g} s: must be at least {MIN_SEGMENT_S:g} s")
         self.home = home
+        self.max_segment_s = max_segment_s
         self.translator = translator  # optional MT: callable(list[str]) -> list[str]
         self._cache: dict[str, list[Cue]] = {}
         self._translations: dict[str, list[Cue]] = {}
@@ -127,7 +131,7 @@ class CaptionsEngine:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise ChunkFailed(f"captions unreadable: {path.name}: {exc.strerror}") from None
-        return merge_cues(parse_captions(text))
+        return merge_cues(parse_captions(text), self.max_segment_s)
 
     def _cues(self, job: ChunkJob) -> list[Cue]:
         if job.video_id not in self._cache:

@@ -119,14 +119,14 @@ class GeminiCaller:
     """Holds one client per key (the key is bound at construction) and makes single requests."""
 
     def __init__(self, base_url: str | None = None, timeout_s: float = 600.0, max_output_tokens: int | None = None,
-                 thinking_budget: int | None = None) -> None:
+                 thinking_budget: int | None = None, max_segment_s: float = 25.0) -> None:
         self.base_url = base_url
         self.timeout_s = timeout_s
         self.max_output_tokens = max_output_tokens
         self.thinking_budget = thinking_budget  # None: the model's default; 0 turns thinking off where it can
         self._clients: dict[str, genai.Client] = {}
         self._secrets: list[str] = []
-        self._prompt = user_prompt()
+        self._prompt = user_prompt(max_segment_s)
 
     def _client(self, lease: Lease) -> genai.Client:
         client = self._clients.get(lease.key_hash)

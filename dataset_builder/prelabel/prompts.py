@@ -45,7 +45,7 @@ or excitement.
 
 <instructions>
 1. **Analyze Audio**: Listen to the full audio to understand context.
-2. **Segmentation**: Break speech into natural segments (2-25 seconds).
+2. **Segmentation**: Break speech into natural segments (2-{max_seconds} seconds).
    - No gaps > 1 second unless silence/music.
 3. **Transcription (Field: "text")**:
    - Transcribe exactly what is spoken.
@@ -80,6 +80,6 @@ RESPONSE_SCHEMA = {
 }
 
 
-def user_prompt() -> str:
+def user_prompt(max_segment_s: float = 25.0) -> str:
     examples = "\n".join(f'- "{src}" → "{tgt}"' for src, tgt in TRANSLATION_EXAMPLES)
-    return USER_PROMPT_TEMPLATE.format(examples=examples)
+    return USER_PROMPT_TEMPLATE.format(examples=examples, max_seconds=f"{max_segment_s:g}")

@@ -17,6 +17,7 @@ class E2ECollator:
     feature_extractor: object
     tokenizer: object
     max_label_tokens: int = 250
+    ctc: bool = False  # also the transcripts' ids alone, for the encoder's CTC loss
 
     def text_ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids[: self.max_label_tokens]
@@ -32,5 +33,8 @@ class E2ECollator:
         seqs = self.rows([s.transcript for s, _ in pairs], "asr") + self.rows([s.translation for s, _ in pairs], "st")
         # the task and language tokens are the prompt: given, not predicted
         dec, labels, dec_mask = teacher_forcing(seqs, self.tokenizer.pad_token_id, given=PROMPT - 1)
-        return {"input_values": inputs.input_values, "attention_mask": inputs.attention_mask,
-                "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "labels": labels}
+        batch = {"input_values": inputs.input_values, "attention_mask": inputs.attention_mask,
+                 "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "labels": labels}
+        if self.ctc:
+            batch["ctc_targets"] = [self.text_ids(s.transcript) for s, _ in pairs]
+        return batch

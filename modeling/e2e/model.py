@@ -26,6 +26,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from dataset_builder.foundation.config import SAMPLE_RATE
 
+from ..ctc import CTCHead
 from ..data import IGNORE
 from ..loading import load_or_fail
 from .tokenizer import TARGET_LANG, TASKS, load_tokenizer, train_tokenizer
@@ -69,9 +70,10 @@ def build_pretrained(encoder: str = "facebook/wav2vec2-xls-r-300m", decoder: str
 
 
 def build_offline(texts, *, vocab_size: int = 1000, hidden: int = 96, d_model: int = 64, layers: int = 2,
-                  options: E2EOptions | None = None):
-    """A tiny wav2vec2 + mBART pair from configs and a tokenizer trained on ``texts`` (tests, ``make demo``).
-    The encoder is wider than the decoder, so the encoder→decoder projection is exercised too."""
+                  decoder_layers: int | None = None, options: E2EOptions | None = None):
+    """A small wav2vec2 + mBART pair from configs and a tokenizer trained on ``texts`` (tests, ``make demo``,
+    the CPU benchmarks). With ``hidden`` ≠ ``d_model`` the encoder→decoder projection is exercised too."""
+    decoder_layers = decoder_layers or layers
     o = options or E2EOptions()
     tok = train_tokenizer(texts, vocab_size=vocab_size)
     enc_cfg = Wav2Vec2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
@@ -80,7 +82,7 @@ def build_offline(texts, *, vocab_size: int = 1000, hidden: int = 96, d_model: i
                              adapter_stride=o.adapter_stride, adapter_kernel_size=o.adapter_kernel_size,
                              layerdrop=o.layerdrop, mask_time_prob=o.mask_time_prob, mask_time_length=2,
                              num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
-    dec_cfg = MBartConfig(vocab_size=len(tok), d_model=d_model, decoder_layers=layers, encoder_layers=layers,
+    dec_cfg = MBartConfig(vocab_size=len(tok), d_model=d_model, decoder_layers=decoder_layers, encoder_layers=layers,
                           decoder_attention_heads=4, encoder_attention_heads=4, decoder_ffn_dim=2 * d_model,
                           encoder_ffn_dim=2 * d_model, max_position_embeddings=256, is_decoder=True,
                           add_cross_attention=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
@@ -112,16 +114,23 @@ def prompt_ids(tok, task: str) -> list[int]:
 
 
 class MultitaskE2E(nn.Module):
-    """One encoder pass, both tasks decoded in one batched decoder pass, one weighted loss."""
+    """One encoder pass, both tasks decoded in one batched decoder pass, one weighted loss; optionally
+    ``ctc_weight`` · CTC of the transcript on the encoder's frames before the adapter (50 per second: the
+    adapter's 6 per second are too few for a transcript's tokens)."""
 
-    def __init__(self, model: SpeechEncoderDecoderModel, asr_weight: float = 0.5) -> None:
+    def __init__(self, model: SpeechEncoderDecoderModel, asr_weight: float = 0.5, ctc_weight: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.asr_weight = asr_weight
+        self.ctc_weight = ctc_weight
+        self.ctc = CTCHead(model.config.encoder.hidden_size, model.config.decoder.vocab_size) if ctc_weight > 0 else None
 
-    def forward(self, input_values, attention_mask, decoder_input_ids, decoder_attention_mask, labels):
+    def forward(self, input_values, attention_mask, decoder_input_ids, decoder_attention_mask, labels,
+                ctc_targets=None):
         b = input_values.shape[0]
-        enc = self.model.encoder(input_values, attention_mask=attention_mask).last_hidden_state
+        use_ctc = self.ctc is not None and ctc_targets is not None
+        encoded = self.model.encoder(input_values, attention_mask=attention_mask, output_hidden_states=use_ctc)
+        enc = encoded.last_hidden_state
         # rows [0, b) are <2transcribe>, [b, 2b) are <2translate>: the same encoder states, no recomputation
         out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=torch.cat([enc, enc])),
                          attention_mask=torch.cat([attention_mask, attention_mask]),
@@ -134,7 +143,13 @@ class MultitaskE2E(nn.Module):
         asr = (per_token[:b] * mask[:b]).sum() / mask[:b].sum().clamp(min=1)
         st = (per_token[b:] * mask[b:]).sum() / mask[b:].sum().clamp(min=1)
         loss = self.asr_weight * asr + (1 - self.asr_weight) * st
-        return loss, {"asr": asr.detach(), "st": st.detach()}
+        parts = {"asr": asr.detach(), "st": st.detach()}
+        if use_ctc:
+            frames = self.model.encoder._get_feat_extract_output_lengths(attention_mask.sum(-1), add_adapter=False)
+            ctc = self.ctc.loss(encoded.hidden_states[-1], frames, ctc_targets)
+            loss = (1 - self.ctc_weight) * loss + self.ctc_weight * ctc
+            parts["ctc"] = ctc.detach()
+        return loss, parts
 
 
 class DuplicatedBatchE2E(nn.Module):

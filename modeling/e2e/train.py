@@ -27,11 +27,19 @@ class E2ETrainingArguments(TrainingArguments, E2EOptions):
         "help": "Any wav2vec2 / HuBERT / w2v-BERT checkpoint; `scratch` builds a tiny pair offline."})
     decoder_name_or_path: str = "facebook/mbart-large-50"
     model_name_or_path: str | None = field(default=None, metadata={"help": "Resume from a saved E2E model."})
-    freeze_feature_encoder: bool = True
+    freeze_feature_encoder: bool = field(default=True, metadata={
+        "help": "Keep a pretrained encoder's convolutional front end fixed (a scratch one always trains: its "
+                "weights are random)."})
     freeze_encoder_steps: int = field(default=0, metadata={"help": "Train only adapter + decoder for N steps."})
     asr_weight: float = field(default=0.5, metadata={"help": "Loss weight of <2transcribe>; ST gets the rest."})
     max_seconds: float = 20.0
+    ctc_weight: float = field(default=0.0, metadata={
+        "help": "Weight of a CTC loss of the transcript on the encoder (0.3 makes a scratch encoder listen)."})
     scratch_vocab_size: int = 1000
+    scratch_hidden_size: int = field(default=96, metadata={"help": "scratch: the wav2vec2 encoder's width."})
+    scratch_d_model: int = field(default=64, metadata={"help": "scratch: the mBART decoder's width."})
+    scratch_encoder_layers: int = 2
+    scratch_decoder_layers: int = 2
     learning_rate: float = 3e-4
 
 
@@ -56,24 +64,27 @@ class E2ETask(TrainingTask):
             model, fe, tok = load(a.model_name_or_path)
         elif a.encoder_name_or_path == "scratch":
             texts = [t for s in train_data.samples for t in (s.transcript, s.translation) if t]
-            model, fe, tok = build_offline(texts, vocab_size=a.scratch_vocab_size, options=a)
+            model, fe, tok = build_offline(texts, vocab_size=a.scratch_vocab_size, hidden=a.scratch_hidden_size,
+                                           d_model=a.scratch_d_model, layers=a.scratch_encoder_layers,
+                                           decoder_layers=a.scratch_decoder_layers, options=a)
         else:
             model, fe, tok = build_pretrained(a.encoder_name_or_path, a.decoder_name_or_path, a)
         if not (base / "config.json").exists():
             model.save_pretrained(base)
             fe.save_pretrained(base)
             tok.save_pretrained(base)
-        if a.freeze_feature_encoder:
+        scratch = a.encoder_name_or_path == "scratch" and not a.model_name_or_path
+        if a.freeze_feature_encoder and not scratch:
             model.encoder.freeze_feature_encoder()
         if a.gradient_checkpointing:
             enable_checkpointing(model)
             model.config.decoder.use_cache = False
         self.fe, self.tok = fe, tok
-        self.collator = E2ECollator(fe, tok)
+        self.collator = E2ECollator(fe, tok, ctc=a.ctc_weight > 0)
         rates = [len(self.collator.text_ids(t)) / max(s.duration, 0.5) for s in train_data.samples
                  for t in (s.transcript, s.translation) if t]
         model.generation_config.vecs_tokens_per_second = round(float(np.percentile(rates, 99)) * 1.25 + 1.0, 2)
-        self.net = MultitaskE2E(model, a.asr_weight)
+        self.net = MultitaskE2E(model, a.asr_weight, a.ctc_weight)
         # held still for the first freeze_encoder_steps: every encoder parameter but the adapter's
         self._held = [p for n, p in model.encoder.named_parameters() if "adapter" not in n and p.requires_grad]
         return self.net

@@ -18,6 +18,7 @@ from transformers import (
 )
 from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
+from ..ctc import CTCHead
 from ..loading import ModelError, load_or_fail
 from .tokenizer import train_whisper_tokenizer
 
@@ -96,23 +97,6 @@ def set_input_seconds(model, processor, seconds: float) -> None:
     fe.nb_max_frames = fe.n_samples // fe.hop_length
 
 
-class CTCHead(nn.Module):
-    """Encoder states → token logits plus a blank (the last class), for an auxiliary CTC loss."""
-
-    def __init__(self, d_model: int, vocab_size: int) -> None:
-        super().__init__()
-        self.blank = vocab_size
-        self.proj = nn.Linear(d_model, vocab_size + 1)
-
-    def loss(self, encoder_states: torch.Tensor, frame_lengths: torch.Tensor, targets: list[list[int]]) -> torch.Tensor:
-        log_probs = self.proj(encoder_states).float().log_softmax(-1).transpose(0, 1)  # (T, B, V+1)
-        positions = torch.clamp((frame_lengths + 1) // 2, max=encoder_states.shape[1])
-        target_lengths = torch.tensor([len(t) for t in targets], device=log_probs.device)
-        flat = torch.tensor([i for t in targets for i in t], dtype=torch.long, device=log_probs.device)
-        return nn.functional.ctc_loss(log_probs, flat, positions, target_lengths, blank=self.blank,
-                                      reduction="mean", zero_infinity=True)
-
-
 class WhisperWithCTC(nn.Module):
     """Whisper's seq2seq loss plus ``ctc_weight`` · CTC on the encoder (hybrid CTC/attention)."""
 
@@ -127,5 +111,5 @@ class WhisperWithCTC(nn.Module):
         ce = out.loss
         if self.ctc is None or ctc_targets is None:
             return ce, {"ce": ce.detach()}
-        ctc = self.ctc.loss(out.encoder_last_hidden_state, frame_lengths, ctc_targets)
+        ctc = self.ctc.loss(out.encoder_last_hidden_state, (frame_lengths + 1) // 2, ctc_targets)  # conv stride 2
         return (1 - self.ctc_weight) * ce + self.ctc_weight * ctc, {"ce": ce.detach(), "ctc": ctc.detach()}
