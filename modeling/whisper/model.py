@@ -7,7 +7,6 @@ checkpoints are plain ``WhisperForConditionalGeneration`` and load anywhere.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 from transformers import (
     GenerationConfig,
