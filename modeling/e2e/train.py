@@ -27,9 +27,9 @@ class E2ETrainingArguments(TrainingArguments, E2EOptions):
         "help": "Any wav2vec2 / HuBERT / w2v-BERT checkpoint; `scratch` builds a tiny pair offline."})
     decoder_name_or_path: str = "facebook/mbart-large-50"
     model_name_or_path: str | None = field(default=None, metadata={"help": "Resume from a saved E2E model."})
-    freeze_feature_encoder: bool = field(default=True, metadata={
-        "help": "Keep a pretrained encoder's convolutional front end fixed (a scratch one always trains: its "
-                "weights are random)."})
+    freeze_feature_encoder: bool | None = field(default=None, metadata={
+        "help": "Keep the encoder's convolutional front end fixed (default: yes for a pretrained encoder, no for a "
+                "scratch one, whose weights are random)."})
     freeze_encoder_steps: int = field(default=0, metadata={"help": "Train only adapter + decoder for N steps."})
     asr_weight: float = field(default=0.5, metadata={"help": "Loss weight of <2transcribe>; ST gets the rest."})
     max_seconds: float = 20.0
@@ -74,7 +74,7 @@ class E2ETask(TrainingTask):
             fe.save_pretrained(base)
             tok.save_pretrained(base)
         scratch = a.encoder_name_or_path == "scratch" and not a.model_name_or_path
-        if a.freeze_feature_encoder and not scratch:
+        if a.freeze_feature_encoder or (a.freeze_feature_encoder is None and not scratch):
             model.encoder.freeze_feature_encoder()
         if a.gradient_checkpointing:
             enable_checkpointing(model)

@@ -148,7 +148,8 @@ def tab(config: SpaceConfig, models: Models, data) -> None:
         with gr.Column():
             reference = gr.Textbox(label="Reference transcript (optional: enables WER/CER and the diff)", lines=2,
                                    elem_id="compare-reference")
-            translation_ref = gr.Textbox(label="Reference translation (optional: enables chrF)")
+            translation_ref = gr.Textbox(label="Reference translation (optional: enables chrF)",
+                                         elem_id="compare-translation")
             systems = gr.CheckboxGroup(list(LABELS), value=list(LABELS), label="Systems", elem_id="compare-systems")
             run = gr.Button("Compare", variant="primary", elem_id="compare-run")
     status = gr.Markdown(elem_id="compare-status")
