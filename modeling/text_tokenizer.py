@@ -37,5 +37,26 @@ def train_text_tokenizer(texts: Iterable[str], vocab_size: int = 1000,
     return add_special(tok, extra_special)
 
 
+def check_encodable(tok, samples, fields: Sequence[str], where: str, *, tolerance: float = 0.01, warn=print) -> None:
+    """Fail in one line, before training, when more than ``tolerance`` of the texts contain characters the
+    tokenizer turns into ``<unk>`` (a model trained on them learns to emit ``<unk>``); below it, warn once."""
+    unk = getattr(tok, "unk_token_id", None)
+    if unk is None:
+        return
+    for field in fields:
+        texts = [t for t in (getattr(s, field, None) for s in samples) if t]
+        bad = [t for t, ids in zip(texts, tok(texts, add_special_tokens=False).input_ids) if unk in ids]
+        if not bad:
+            continue
+        chars = sorted({c for c in bad[0] if not c.isspace() and unk in tok(c, add_special_tokens=False).input_ids})
+        line = (f"{where}: the tokenizer cannot encode {len(bad)} of {len(texts)} {field}s (e.g. {bad[0][:60]!r}: "
+                f"{' '.join(chars[:8]) or 'a character'} → <unk>)")
+        if len(bad) > tolerance * len(texts):
+            from .data import DataError
+
+            raise DataError(f"{line}; use a tokenizer that covers this text (or a scratch one trained on it)")
+        warn(f"warning: {line}; training goes on")
+
+
 def load_text_tokenizer(name_or_path: str, extra_special: Sequence[str] = ()):
     return add_special(AutoTokenizer.from_pretrained(name_or_path), extra_special)

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from .cards import CardSpec, hub_repo_id, render_card
 from .data import (DataError, Decoded, RankBatches, Sample, SplitData, StreamBatches, collate_with, epoch_batches,
                    load_split, load_stream)
+from .text_tokenizer import check_encodable
 
 
 @dataclass
@@ -140,6 +141,11 @@ class TrainingTask:
         """``best/``: the family's own model and processor; ``state_dict`` is the full one (keys of ``net``) when
         training sharded it (FSDP)."""
         raise NotImplementedError
+
+    def text_tokenizer(self):
+        """The tokenizer that encodes the ``need`` texts, when it can meet characters it does not know (checked
+        before the first step); ``None``: it encodes any text (byte-level)."""
+        return None
 
     def finalize(self, folder: Path) -> None:
         """Called once on ``best/`` before its card is drawn and it is pushed (e.g. to add an inference export)."""
@@ -317,6 +323,9 @@ class Trainer:
         # load that, so every rank starts from the same files and none reads a half-written one
         with acc.main_process_first():
             net = task.setup(self.train_data, self.out)
+        if task.text_tokenizer() is not None:
+            check_encodable(task.text_tokenizer(), self.train_data.samples, task.need,
+                            f"{args.dataset} [{args.dataset_config}/{args.train_split}]", warn=acc.print)
         if acc.distributed_type == DistributedType.FSDP:
             plugin = acc.state.fsdp_plugin
             plugin.transformer_cls_names_to_wrap = fsdp_wrap_classes(net, plugin.transformer_cls_names_to_wrap)

@@ -182,3 +182,26 @@ def test_encoder_held_still_for_its_first_steps(small_export, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in enc)  # held still
     assert any(not torch.equal(before[k], after[k]) for k in adapter)  # the adapter learns from step one
     assert any(not torch.equal(before[k], after[k]) for k in dec)
+
+
+def test_a_tokenizer_that_cannot_encode_the_transcripts_fails_before_training():
+    """Text the tokenizer maps to <unk> (here Thai, for a tokenizer trained on Vietnamese and English) fails in one
+    line naming the split, the count and the characters; a rare stray character only warns."""
+    import pytest
+
+    from modeling.data import DataError
+    from modeling.text_tokenizer import check_encodable
+    from modeling.e2e.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(TEXTS, vocab_size=300)
+    ok = [Sample(str(i), t, t, 1.0, lambda: b"") for i, t in enumerate(TEXTS)]
+    check_encodable(tok, ok, ("transcript", "translation"), "export [verified/train]")  # nothing to say
+    thai = [Sample(f"th{i}", "สวัสดี team", "xin chào nhóm", 1.0, lambda: b"") for i in range(5)]
+    with pytest.raises(DataError) as caught:
+        check_encodable(tok, ok + thai, ("transcript", "translation"), "export [verified/train]")
+    line = str(caught.value)
+    assert line.startswith("export [verified/train]: the tokenizer cannot encode 5 of 85 transcripts")
+    assert "ส" in line and "\n" not in line
+    warned = []
+    check_encodable(tok, ok * 10 + thai[:1], ("transcript",), "export [verified/train]", warn=warned.append)
+    assert len(warned) == 1 and "1 of 801 transcripts" in warned[0] and "training goes on" in warned[0]

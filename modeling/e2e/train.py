@@ -89,6 +89,9 @@ class E2ETask(TrainingTask):
         self._held = [p for n, p in model.encoder.named_parameters() if "adapter" not in n and p.requires_grad]
         return self.net
 
+    def text_tokenizer(self):
+        return self.tok
+
     def collate(self, pairs: list) -> dict:
         return self.collator(pairs)
 

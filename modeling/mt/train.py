@@ -65,6 +65,9 @@ class MTTask(TrainingTask):
         self.tok, self.batcher = tok, MTBatcher(tok)
         return MTModule(model)
 
+    def text_tokenizer(self):
+        return self.tok
+
     def collate(self, pairs: list) -> dict:
         batch = self.batcher.sources([s.transcript for s, _ in pairs])
         rows = [self.batcher.prompt() + self.batcher.ids(s.translation) + [self.tok.eos_token_id] for s, _ in pairs]
