@@ -64,6 +64,26 @@ def match(utterances: list[dict], start: float, end: float, min_overlap: float =
     return best
 
 
+def answer(utterances: list[dict], start: float, end: float, taken: set) -> tuple[dict, str]:
+    """The response to a segment, and ``"answer"`` or ``"discard"``. A segment gets the true utterance it covers
+    most, with its text and times; a second segment cut from the same utterance (captions split sentences) is
+    discarded as a bad boundary, as an annotator who extended the first one to the whole utterance would: an
+    utterance is verified once, never exported twice."""
+    u = match(utterances, start, end)
+    if u is None:
+        return {"values": {"quality": {"value": "no_speech"}}, "status": "discarded"}, "discard"
+    key = (u["start"], u["end"])
+    if key in taken:
+        return {"values": {"quality": {"value": "bad_boundaries"}}, "status": "discarded"}, "discard"
+    taken.add(key)
+    return {"values": {"transcript": {"value": u["transcript"]},
+                       "translation": {"value": u.get("translation") or u["transcript"]},
+                       "quality": {"value": "ok"},
+                       "corrected_start": {"value": f"{u['start']:.3f}"},
+                       "corrected_end": {"value": f"{u['end']:.3f}"}},
+            "status": "submitted"}, "answer"
+
+
 def reviewer_key(client, home: Path, workspace_name: str) -> str:
     """The simulated reviewer's API key: created once (as an annotator of ``workspace_name``), kept owner-only."""
     from dataset_builder.foundation.atomic import private_dir, write_text_atomic
@@ -116,6 +136,7 @@ def review(api_url: str, api_key: str, truth: dict[str, list[dict]], *, dataset:
     questions = {q["id"]: q["name"] for q in http.get(f"/api/v1/datasets/{ds.id}/questions").json()["items"]}
     _check_synthetic(http, ds.id, pending, truth, dataset)
     bar = tqdm(desc="simulated review", unit="record", disable=not progress)
+    taken: dict[str, set] = {}  # per video: the true utterances already answered
     while True:  # the annotator's queue, as the UI reads it: answered records leave it
         page = http.post(f"/api/v1/me/datasets/{ds.id}/records/search", json=pending,
                          params={"include": "suggestions", "limit": 100})
@@ -129,23 +150,15 @@ def review(api_url: str, api_key: str, truth: dict[str, list[dict]], *, dataset:
             suggested = {questions.get(s["question_id"]): s["value"] for s in record.get("suggestions") or []}
             meta = record.get("metadata") or {}
             start = float(meta["start"])
-            u = match(truth.get(meta["video_id"], []), start, start + float(meta["duration"]))
-            if u is None:
-                body = {"values": {"quality": {"value": "no_speech"}}, "status": "discarded"}
-            else:
-                body = {"values": {"transcript": {"value": u["transcript"]},
-                                   "translation": {"value": u.get("translation") or u["transcript"]},
-                                   "quality": {"value": "ok"},
-                                   "corrected_start": {"value": f"{u['start']:.3f}"},
-                                   "corrected_end": {"value": f"{u['end']:.3f}"}},
-                        "status": "submitted"}
+            body, kind = answer(truth.get(meta["video_id"], []), start, start + float(meta["duration"]),
+                                taken.setdefault(meta["video_id"], set()))
             resp = http.post(f"/api/v1/records/{record['id']}/responses", json=body)
             if resp.status_code >= 400:
                 raise AnnotationError(f"record {record.get('external_id')}: response refused "
                                       f"({resp.status_code}: {resp.text[:200]})")
-            if u is None:
+            if kind == "discard":
                 report.discarded += 1
-            elif clean_text(suggested.get("transcript")) == clean_text(u["transcript"]):
+            elif clean_text(suggested.get("transcript")) == clean_text(body["values"]["transcript"]["value"]):
                 report.accepted += 1
             else:
                 report.corrected += 1

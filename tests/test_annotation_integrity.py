@@ -125,3 +125,22 @@ def test_a_push_killed_while_creating_its_dataset_resumes(labeled, argilla_serve
     assert report.created > 0
     ds = client.datasets(name=name, workspace="vecs-test")
     assert len(list(ds.records())) == report.created
+
+
+def test_the_simulated_reviewer_verifies_an_utterance_once_when_captions_split_it():
+    """Two segments cut from one utterance (a caption line break mid-sentence): the first is extended to the whole
+    utterance, the second discarded as a bad boundary — never the same audio exported twice."""
+    from annotation.reviewer import answer
+
+    truth = [{"start": 10.0, "end": 16.0, "transcript": "hôm nay tụi mình sẽ kể cho các bạn nghe một câu chuyện"},
+             {"start": 17.0, "end": 19.0, "transcript": "okay, let's get started"}]
+    taken: set = set()
+    first, kind1 = answer(truth, 10.0, 13.0, taken)
+    second, kind2 = answer(truth, 13.0, 16.0, taken)
+    other, kind3 = answer(truth, 17.0, 19.0, taken)
+    silence, kind4 = answer(truth, 30.0, 32.0, taken)
+    assert (kind1, kind2, kind3, kind4) == ("answer", "discard", "answer", "discard")
+    assert first["values"]["corrected_start"]["value"] == "10.000" and first["values"]["corrected_end"]["value"] == "16.000"
+    assert second["values"]["quality"]["value"] == "bad_boundaries" and second["status"] == "discarded"
+    assert other["values"]["transcript"]["value"] == "okay, let's get started"
+    assert silence["values"]["quality"]["value"] == "no_speech"
