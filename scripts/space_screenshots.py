@@ -2,6 +2,7 @@
 (reference filled in, so the scores show) and the Live tab with Chromium's fake microphone playing the same clips.
 
     python scripts/space_screenshots.py --demo demo_out --out docs/figures [--clips 3]
+    # other models: --whisper DIR --e2e DIR --mt DIR --export DIR --config prelabeled (default: the demo's)
 
 Needs Debian's chromium and playwright (``make setup`` installs both). Prints the transcripts it saw.
 """
@@ -27,12 +28,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-b
                  "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
 
 
-def test_clips(export: Path, n: int, seconds: float = 6.0) -> tuple[np.ndarray, str, str]:
+def test_clips(export: Path, config: str, n: int, seconds: float = 6.0) -> tuple[np.ndarray, str, str]:
     """``n`` consecutive held-out test utterances (each ≤ ``seconds``), 0.6 s of silence between them."""
     from dataset_builder.foundation.config import SAMPLE_RATE
     from modeling.data import load_split
 
-    split = load_split(str(export), "verified", "test", need=("transcript", "translation"), max_seconds=seconds,
+    split = load_split(str(export), config, "test", need=("transcript", "translation"), max_seconds=seconds,
                        limit=n)
     gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
     audio = np.concatenate([x for s in split.samples for x in (s.samples(), gap)])
@@ -45,6 +46,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/figures"))
     ap.add_argument("--clips", type=int, default=3)
     ap.add_argument("--port", type=int, default=7871)
+    ap.add_argument("--whisper", type=Path, help="default: the demo's")
+    ap.add_argument("--e2e", type=Path, help="default: the demo's")
+    ap.add_argument("--mt", type=Path, help="default: the demo's")
+    ap.add_argument("--export", type=Path, help="where the test clips come from (default: the demo's)")
+    ap.add_argument("--config", default="verified")
+    ap.add_argument("--suffix", default="", help="appended to the PNG names")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -55,14 +62,15 @@ def main() -> None:
     from dataset_builder.cli.demo import off_the_shelf_whisper
 
     models = args.demo.resolve() / "models"
-    audio, reference, translation = test_clips(args.demo / "export", args.clips)
+    whisper, e2e, mt = (str((given or models / name / "best").resolve()) for given, name in
+                        ((args.whisper, "whisper"), (args.e2e, "e2e"), (args.mt, "mt")))
+    export = (args.export or args.demo / "export").resolve()
+    audio, reference, translation = test_clips(export, args.config, args.clips)
     tmp = Path(tempfile.mkdtemp(prefix="vecs-shots-"))
     wav = tmp / "held_out_test_clips.wav"
     sf.write(wav, audio, 16000, subtype="PCM_16")
-    env = {**os.environ, "VECS_WHISPER_MODEL": str(models / "whisper" / "best"),
-           "VECS_BASELINE_MODEL": str(off_the_shelf_whisper() or models / "whisper" / "best"),
-           "VECS_E2E_MODEL": str(models / "e2e" / "best"), "VECS_MT_MODEL": str(models / "mt" / "best"),
-           "VECS_DATASET": str(args.demo.resolve() / "export"), "GRADIO_SERVER_NAME": "127.0.0.1",
+    env = {**os.environ, "VECS_WHISPER_MODEL": whisper, "VECS_BASELINE_MODEL": str(off_the_shelf_whisper() or whisper),
+           "VECS_E2E_MODEL": e2e, "VECS_MT_MODEL": mt, "VECS_DATASET": str(export), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_SERVER_PORT": str(args.port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     url = f"http://127.0.0.1:{args.port}/"
     with open(tmp / "app.log", "wb") as log:
@@ -92,7 +100,7 @@ def main() -> None:
             page.wait_for_timeout(1000)
             rows = page.eval_on_selector_all(
                 "#compare-table tr.system-row", "rs => rs.map(r => [r.dataset.system, r.querySelector('td.transcript').innerText])")
-            page.screenshot(path=str(args.out / "space_compare.png"), full_page=True)
+            page.screenshot(path=str(args.out / f"space_compare{args.suffix}.png"), full_page=True)
             browser.close()
 
             browser = p.chromium.launch(executable_path=chromium, args=[
@@ -107,7 +115,7 @@ def main() -> None:
             page.wait_for_function("!document.querySelector('#live-text .tentative')", timeout=30000)
             live = page.inner_text("#live-text").strip()
             readout = page.inner_text("#live-latency")
-            page.screenshot(path=str(args.out / "space_live.png"))
+            page.screenshot(path=str(args.out / f"space_live{args.suffix}.png"))
             browser.close()
     finally:
         app.terminate()
@@ -117,7 +125,7 @@ def main() -> None:
         print(f"compare {system} (against the reference, misses included): {text}")
     readout = re.sub(r"\s+", " ", readout)
     print(f"live: {live}\n{readout}")
-    print(f"wrote {args.out / 'space_compare.png'}, {args.out / 'space_live.png'}")
+    print(f"wrote {args.out / f'space_compare{args.suffix}.png'}, {args.out / f'space_live{args.suffix}.png'}")
 
 
 if __name__ == "__main__":
