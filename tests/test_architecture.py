@@ -22,7 +22,7 @@ FLOORS: list[list[tuple[str, ...]]] = [
     [("dataset_builder.export",)],
     [("dataset_builder.status", "dataset_builder.dashboard")],
     [("=modeling", "modeling.data", "modeling.loading", "modeling.metrics", "modeling.decoding",
-      "modeling.text_tokenizer", "modeling.cards", "modeling.hub", "modeling.trainer", "modeling.runtime",
+      "modeling.text_tokenizer", "modeling.ctc", "modeling.cards", "modeling.hub", "modeling.trainer", "modeling.runtime",
       "model_cards")],
     [("modeling.whisper",), ("modeling.e2e",), ("modeling.mt",)],
     [("modeling.cascade",), ("modeling.streaming",)],
