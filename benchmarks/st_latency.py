@@ -28,7 +28,8 @@ def main() -> None:
     ap.add_argument("--whisper", default=str(RESULTS / "whisper_cpu_ctc0.3" / "best"))
     ap.add_argument("--corpus-minutes", type=float, default=45.0, help="the corpus the Whisper was trained on")
     ap.add_argument("--max-segment-seconds", type=float, default=6.0,
-                    help="E2E and MT training data: captions merged up to this long (the test split is the 25 s export's)")
+                    help="E2E and MT training data: captions merged up to this long (the test split is the 25 s "
+                         "export's)")
     ap.add_argument("--e2e-ctc-weight", type=float, default=0.3)
     ap.add_argument("--e2e-hidden", type=int, default=192, help="the scratch wav2vec2 encoder's width")
     ap.add_argument("--e2e-d-model", type=int, default=192, help="the scratch mBART decoder's width")
@@ -58,13 +59,14 @@ def main() -> None:
                   save_steps=100_000, logging_steps=50, max_eval_samples=8, progress=False)
     e2e = E2E.train(E2ETrainingArguments(
         output_dir=str(runs / "e2e"), encoder_name_or_path="scratch", scratch_hidden_size=args.e2e_hidden,
-        scratch_d_model=args.e2e_d_model, scratch_encoder_layers=args.e2e_layers, scratch_decoder_layers=args.e2e_layers,
+        scratch_d_model=args.e2e_d_model, scratch_encoder_layers=args.e2e_layers,
+        scratch_decoder_layers=args.e2e_layers,
         ctc_weight=args.e2e_ctc_weight, per_device_train_batch_size=args.e2e_batch, learning_rate=1e-3,
         lr_scheduler_type="cosine", warmup_steps=100, max_train_minutes=args.e2e_minutes, max_seconds=args.e2e_seconds,
         freeze_feature_encoder=True if args.e2e_frozen_front_end else None, **common))
-    mt = None if args.mt_minutes <= 0 else MT.train(MTTrainingArguments(output_dir=str(runs / "mt"), model_name_or_path="scratch",
-                                      per_device_train_batch_size=16, learning_rate=1e-3, warmup_steps=50,
-                                      max_train_minutes=args.mt_minutes, **common))
+    mt = None if args.mt_minutes <= 0 else MT.train(MTTrainingArguments(
+        output_dir=str(runs / "mt"), model_name_or_path="scratch", per_device_train_batch_size=16, learning_rate=1e-3,
+        warmup_steps=50, max_train_minutes=args.mt_minutes, **common))
     cascade = dict(asr_model=args.whisper, mt_model=str(runs / "mt" / "best")) if mt else {}
     metrics = evaluate_st(str(data), e2e=str(runs / "e2e" / "best"), config="prelabeled", split="test",
                           out_dir=runs / "eval", batch_size=1, limit=args.clips, progress=False, **cascade)

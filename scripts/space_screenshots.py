@@ -99,7 +99,8 @@ def main() -> None:
             page.wait_for_selector("#compare-table tr.system-row", timeout=180000)
             page.wait_for_timeout(1000)
             rows = page.eval_on_selector_all(
-                "#compare-table tr.system-row", "rs => rs.map(r => [r.dataset.system, r.querySelector('td.transcript').innerText])")
+                "#compare-table tr.system-row",
+                "rs => rs.map(r => [r.dataset.system, r.querySelector('td.transcript').innerText])")
             page.screenshot(path=str(args.out / f"space_compare{args.suffix}.png"), full_page=True)
             browser.close()
 

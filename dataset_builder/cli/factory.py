@@ -14,8 +14,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from dataset_builder.foundation.config import (DEFAULT_TIERS, PRICES_CHECKED, gemini_keys, gemini_prices, get_settings,
-                                              token_cost)
+from dataset_builder.foundation.config import (DEFAULT_TIERS, MAX_SEGMENT_SECONDS, PRICES_CHECKED, gemini_keys,
+                                              gemini_prices, get_settings, token_cost)
 
 from ._console import err, out
 
@@ -109,9 +109,10 @@ def prelabel(
     thinking_budget: Optional[int] = typer.Option(None, "--thinking-budget", min=0, help="Thinking tokens a reply "
                                                   "may use (billed as output; 0 turns thinking off where the model "
                                                   "allows). Default: the model's own."),
-    max_segment: float = typer.Option(25.0, "--max-segment-seconds", min=2.0, help="Longest segment to make "
-                                      "(captions: cues are merged up to it; gemini: asked for in the prompt). "
-                                      "Lower it for models with short inputs, e.g. 6 for a scratch Whisper on 6 s."),
+    max_segment: float = typer.Option(MAX_SEGMENT_SECONDS, "--max-segment-seconds", min=2.0,
+                                      help="Longest segment to make (captions: cues are merged up to it; gemini: "
+                                      "asked for in the prompt). Lower it for models with short inputs, e.g. 6 for a "
+                                      "scratch Whisper on 6 s."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Pre-label pending chunks: transcript + Vietnamese translation, chunk-relative times."""

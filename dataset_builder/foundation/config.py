@@ -12,6 +12,8 @@ from pathlib import Path
 SAMPLE_RATE = 16_000
 CHUNK_SECONDS = 300
 OVERLAP_SECONDS = 5
+#: The longest segment a pre-labeler makes by default (``vecs prelabel --max-segment-seconds``): the paper's 25 s.
+MAX_SEGMENT_SECONDS = 25.0
 #: Caps per ingested source: a 12-hour stream or an 8 GB file is a mistake (or an attack), not a video.
 MAX_SOURCE_HOURS = 12.0
 MAX_SOURCE_GB = 8.0

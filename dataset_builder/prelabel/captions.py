@@ -1,8 +1,9 @@
 """Pre-labels from captions stored at ingest (WebVTT / SRT, YouTube's automatic captions included).
 
 Free, instant and offline: ``make demo`` runs the whole factory on it. Cues are merged into 2–25 s segments
-at caption boundaries (a lower bound suits models with short inputs: more of the audio fits them), and every chunk gets the segments that overlap its window, clipped to it — the way a
-real pre-labeler reports an utterance straddling a chunk edge (the export resolves those overlaps).
+at caption boundaries (a lower bound suits models with short inputs: more of the audio fits them), and every
+chunk gets the segments that overlap its window, clipped to it — the way a real pre-labeler reports an
+utterance straddling a chunk edge (the export resolves those overlaps).
 """
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataset_builder.foundation.config import MAX_SEGMENT_SECONDS as MAX_SEGMENT_S
 from dataset_builder.foundation.text import clean_text
 
 from .parsing import Segment, parse_timestamp, to_ms
 from .runner import ChunkFailed, ChunkJob, Labeled, Run
 
 MIN_SEGMENT_S = 2.0
-MAX_SEGMENT_S = 25.0
 #: Cues closer than this, with no sentence end between them, are one utterance split by the caption tool.
 JOIN_GAP_S = 0.25
 _ARROW = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")

@@ -21,7 +21,7 @@ from google import genai
 from google.genai import errors, types
 
 from ..foundation.audio import load_audio
-from ..foundation.config import SAMPLE_RATE, Settings
+from ..foundation.config import MAX_SEGMENT_SECONDS, SAMPLE_RATE, Settings
 from .keypool import KeyPool, Lease
 from .parsing import Parsed, Segment, parse_response
 from .prompts import RESPONSE_SCHEMA, SYSTEM_PROMPT, user_prompt
@@ -119,7 +119,7 @@ class GeminiCaller:
     """Holds one client per key (the key is bound at construction) and makes single requests."""
 
     def __init__(self, base_url: str | None = None, timeout_s: float = 600.0, max_output_tokens: int | None = None,
-                 thinking_budget: int | None = None, max_segment_s: float = 25.0) -> None:
+                 thinking_budget: int | None = None, max_segment_s: float = MAX_SEGMENT_SECONDS) -> None:
         self.base_url = base_url
         self.timeout_s = timeout_s
         self.max_output_tokens = max_output_tokens

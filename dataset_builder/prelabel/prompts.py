@@ -3,6 +3,9 @@ Low-Resource Code-Switching*), with the translation examples the paper omitted w
 teaches the model to translate only the English and keep the particles."""
 from __future__ import annotations
 
+from dataset_builder.foundation.config import MAX_SEGMENT_SECONDS
+
+
 SYSTEM_PROMPT = """You are a Senior Linguistic Data Specialist and expert audio transcriptionist focusing on \
 Vietnamese-English Code-Switching (VECS).
 
@@ -80,6 +83,6 @@ RESPONSE_SCHEMA = {
 }
 
 
-def user_prompt(max_segment_s: float = 25.0) -> str:
+def user_prompt(max_segment_s: float = MAX_SEGMENT_SECONDS) -> str:
     examples = "\n".join(f'- "{src}" → "{tgt}"' for src, tgt in TRANSLATION_EXAMPLES)
     return USER_PROMPT_TEMPLATE.format(examples=examples, max_seconds=f"{max_segment_s:g}")

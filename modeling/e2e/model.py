@@ -123,7 +123,8 @@ class MultitaskE2E(nn.Module):
         self.model = model
         self.asr_weight = asr_weight
         self.ctc_weight = ctc_weight
-        self.ctc = CTCHead(model.config.encoder.hidden_size, model.config.decoder.vocab_size) if ctc_weight > 0 else None
+        self.ctc = (CTCHead(model.config.encoder.hidden_size, model.config.decoder.vocab_size)
+                    if ctc_weight > 0 else None)
 
     def forward(self, input_values, attention_mask, decoder_input_ids, decoder_attention_mask, labels,
                 ctc_targets=None):
