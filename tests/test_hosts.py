@@ -44,7 +44,8 @@ def _quote(s: str) -> str:
 
 def _done(*procs: subprocess.Popen) -> list[str]:
     outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    failed = [f"exit {p.returncode}: {out}" for p, out in zip(procs, outs) if p.returncode != 0]
+    assert not failed, "\n".join(failed)
     return outs
 
 

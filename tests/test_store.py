@@ -158,3 +158,39 @@ def test_processes_opening_a_fresh_sqlite_store_at_once(tmp_path):
         for p in procs:
             p.join(timeout=60)
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+
+
+def test_a_source_reserved_between_two_reads_is_skipped_not_a_duplicate(pg_settings, tmp_path):
+    """PostgreSQL reads each statement afresh (READ COMMITTED): another host that reserves the same source just
+    after this worker looked it up, and before it looked for the same bytes, has taken it — "skipped", not a
+    failed "duplicate of video …" (seen on two hosts ingesting one folder)."""
+    from sqlalchemy import event
+
+    from dataset_builder.ingest.fetch import expand_source, file_sha256
+    from dataset_builder.ingest.pipeline import ingest_one
+    from dataset_builder.store import get_engine
+
+    src = tmp_path / "src" / "clip.wav"
+    make_wav(src, 20, seed=7)
+    [entry] = expand_source(str(src))
+    fired = []
+
+    def other_host_reserves(conn, cursor, statement, parameters, context, executemany):
+        if fired or "videos.sha256 =" not in statement:
+            return
+        fired.append(statement)
+        with session_scope(pg_settings) as s:
+            ch = get_or_create_channel(s, "other")
+            s.add(Video(video_id="clip-other", channel_id=ch.id, source_url=entry.canonical_url,
+                        sha256=file_sha256(src), status="ingesting", claimed_by="host-b:1"))
+
+    engine = get_engine(pg_settings)
+    event.listen(engine, "before_cursor_execute", other_host_reserves)
+    try:
+        outcome = ingest_one(entry, settings=pg_settings)
+    finally:
+        event.remove(engine, "before_cursor_execute", other_host_reserves)
+    assert fired, "the race was not staged"
+    assert outcome.status == "skipped" and "another worker" in outcome.message, outcome
+    with session_scope(pg_settings) as s:
+        assert s.scalars(select(Video.video_id)).all() == ["clip-other"]

@@ -237,6 +237,8 @@ def _reserve(entry: SourceEntry, got: Downloaded, settings: Settings, name: str,
                 if s.scalar(select(Video.id).where(Video.source_url == entry.canonical_url)) is not None:
                     return None  # the same source, reserved by another worker: not a duplicate of itself
                 twin = s.scalar(select(Video).where(Video.sha256 == sha))
+                if twin is not None and twin.source_url == entry.canonical_url:
+                    return None  # reserved by another worker after the read above (each read sees new commits)
                 if twin is not None:
                     raise SourceError(f"{name}: duplicate of video {twin.video_id} ({twin.source_url})")
                 if s.scalar(select(Video.id).where(Video.video_id == video_id)) is not None:
