@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--encoder-layers", type=int, default=3)
     ap.add_argument("--decoder-layers", type=int, default=3)
     ap.add_argument("--vocab-size", type=int, default=1200)
+    ap.add_argument("--tokenizer", choices=("bpe", "char"), default="bpe", help="scratch tokenizer unit")
     ap.add_argument("--timestamp-fraction", type=float, default=0.0)
     ap.add_argument("--eval-steps", type=int, default=250)
     ap.add_argument("--spec-augment", action="store_true")
@@ -112,6 +113,7 @@ def main() -> None:
     summary = WHISPER.train(WhisperTrainingArguments(
         output_dir=str(run), dataset=str(train_data), dataset_config="prelabeled", model_name_or_path="scratch",
         scratch_d_model=args.d_model, scratch_encoder_layers=args.encoder_layers, scratch_vocab_size=args.vocab_size,
+        scratch_tokenizer=args.tokenizer,
         scratch_decoder_layers=args.decoder_layers, input_seconds=args.input_seconds, ctc_weight=args.ctc_weight,
         per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=100, max_steps=args.steps,
         lr_scheduler_type=args.schedule, max_train_minutes=args.minutes, eval_steps=args.eval_steps,
@@ -135,7 +137,7 @@ def main() -> None:
         "corpus": {"hours": sum(report["hours"].values()), "splits": report["hours"],
                    "max_segment_seconds": args.max_segment_seconds,
                    "train_segments_used": summary["train_samples"], "skipped": summary["skipped"]},
-        "model": {"vocab_size": args.vocab_size, "schedule": args.schedule,
+        "model": {"vocab_size": args.vocab_size, "tokenizer": args.tokenizer, "schedule": args.schedule,
                   "timestamp_fraction": args.timestamp_fraction, "d_model": args.d_model, "encoder_layers": args.encoder_layers,
                   "decoder_layers": args.decoder_layers, "input_seconds": args.input_seconds,
                   "ctc_weight": args.ctc_weight, "batch": args.batch, "lr": args.lr,

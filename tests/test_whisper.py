@@ -39,6 +39,20 @@ def test_tokenizer_follows_whispers_layout():
         check_layout(tok)
 
 
+def test_a_character_tokenizer_spells_every_word_and_still_encodes_unseen_characters():
+    tok = train_whisper_tokenizer(TEXTS, unit="char")
+    check_layout(tok)
+    for text in (" mình có một meeting", " review lại"):
+        ids = tok(text, add_special_tokens=False).input_ids
+        assert [tok.decode([i]) for i in ids] == list(text)  # one token per character, accents included
+        assert tok.decode(ids) == text
+    unseen = " ngưỡng €"  # characters not in the training text: their UTF-8 bytes, never <unk>
+    ids = tok(unseen, add_special_tokens=False).input_ids
+    assert tok.decode(ids) == unseen and tok.unk_token_id not in ids and len(ids) > len(unseen)
+    with pytest.raises(ValueError, match="'word'.*bpe, char"):
+        train_whisper_tokenizer(TEXTS, unit="word")
+
+
 def test_labels_pick_the_language_and_never_translate():
     _, processor = build_offline(TEXTS, input_seconds=4, vocab_size=300, d_model=32, encoder_layers=1,
                                  decoder_layers=1)

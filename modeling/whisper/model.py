@@ -49,9 +49,9 @@ def generation_config_for(tokenizer, config: WhisperConfig) -> GenerationConfig:
     )
 
 
-def build_offline(texts, *, input_seconds: float = 30.0, vocab_size: int = 1200, **arch) -> tuple:
+def build_offline(texts, *, input_seconds: float = 30.0, vocab_size: int = 1200, unit: str = "bpe", **arch) -> tuple:
     """A small Whisper and its processor from the corpus text alone (no download)."""
-    tokenizer = train_whisper_tokenizer(texts, vocab_size=vocab_size)
+    tokenizer = train_whisper_tokenizer(texts, vocab_size=vocab_size, unit=unit)
     fe = WhisperFeatureExtractor(feature_size=arch.get("num_mel_bins", 80), chunk_length=int(round(input_seconds)))
     config = tiny_config(len(tokenizer), input_seconds=input_seconds, pad_token_id=tokenizer.pad_token_id,
                          decoder_start_token_id=tokenizer.convert_tokens_to_ids("<|startoftranscript|>"),

@@ -12,6 +12,7 @@ from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AddedToken
+from transformers.convert_slow_tokenizer import bytes_to_unicode
 from transformers.models.whisper.tokenization_whisper import LANGUAGES, WhisperTokenizer
 
 from dataset_builder.foundation.text import clean_text
@@ -25,16 +26,19 @@ def special_tokens() -> list[str]:
     return ["<|endoftext|>", "<|startoftranscript|>", *[f"<|{code}|>" for code in LANGUAGES], *TASK_TOKENS]
 
 
-def train_whisper_tokenizer(texts: Iterable[str], vocab_size: int = 1200) -> WhisperTokenizer:
-    """Byte-level BPE on ``texts`` with Whisper's special and timestamp tokens appended in Whisper's order."""
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator((" " + clean_text(t) for t in texts if t), trainer=trainer)
-    vocab = bpe.get_vocab()
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]]
+UNITS = ("bpe", "char")
+
+
+def train_whisper_tokenizer(texts: Iterable[str], vocab_size: int = 1200, unit: str = "bpe") -> WhisperTokenizer:
+    """Byte-level BPE on ``texts`` with Whisper's special and timestamp tokens appended in Whisper's order.
+
+    ``unit="char"`` keeps one token per character (``vocab_size`` unused): a scratch model then spells English
+    words letter by letter from what it hears instead of recalling whole-word tokens it memorized, and its CTC
+    head gets targets as fine as the audio frames allow."""
+    if unit not in UNITS:
+        raise ValueError(f"tokenizer unit {unit!r}: expected one of {', '.join(UNITS)}")
+    texts = [" " + clean_text(t) for t in texts if t]
+    vocab, merges = _characters(texts) if unit == "char" else _bpe(texts, vocab_size)
     tok = WhisperTokenizer(vocab=vocab, merges=merges)
     specials = special_tokens()
     tok.add_special_tokens({"additional_special_tokens": [
@@ -44,6 +48,33 @@ def train_whisper_tokenizer(texts: Iterable[str], vocab_size: int = 1200) -> Whi
     tok.set_prefix_tokens(language="vi", task="transcribe", predict_timestamps=False)
     check_layout(tok)
     return tok
+
+
+def _bpe(texts: list[str], vocab_size: int) -> tuple[dict, list]:
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(texts, trainer=trainer)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]]
+    return bpe.get_vocab(), merges
+
+
+def _characters(texts: list[str]) -> tuple[dict, list]:
+    """The 256 byte symbols, then merges that rebuild each multi-byte character of ``texts`` from its UTF-8 bytes
+    (and nothing else: a merge's left side is an unfinished character, so no merge spans two characters)."""
+    symbol = bytes_to_unicode()
+    vocab = {symbol[b]: b for b in range(256)}
+    merges: list[tuple[str, str]] = []
+    for char in sorted({c for t in texts for c in t}):
+        parts = [symbol[b] for b in char.encode("utf-8")]
+        for k in range(1, len(parts)):
+            left, merged = "".join(parts[:k]), "".join(parts[:k + 1])
+            if merged not in vocab:
+                merges.append((left, parts[k]))
+                vocab[merged] = len(vocab)
+    return vocab, merges
 
 
 def check_layout(tok: WhisperTokenizer) -> None:

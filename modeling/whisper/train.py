@@ -44,6 +44,9 @@ class WhisperTrainingArguments(TrainingArguments):
     scratch_encoder_layers: int = 4
     scratch_decoder_layers: int = 2
     scratch_vocab_size: int = 1200
+    scratch_tokenizer: str = field(default="bpe", metadata={
+        "help": "bpe (byte-level BPE of --scratch_vocab_size tokens) or char (one token per character: English "
+                "words are spelled from the audio, not recalled as memorized whole-word tokens)."})
 
 
 class WhisperTask(TrainingTask):
@@ -85,7 +88,7 @@ class WhisperTask(TrainingTask):
         if args.model_name_or_path == "scratch":
             model, processor = build_offline(
                 texts, input_seconds=args.input_seconds, vocab_size=args.scratch_vocab_size,
-                d_model=args.scratch_d_model, encoder_layers=args.scratch_encoder_layers,
+                unit=args.scratch_tokenizer, d_model=args.scratch_d_model, encoder_layers=args.scratch_encoder_layers,
                 decoder_layers=args.scratch_decoder_layers)
         else:
             model, processor = load(args.model_name_or_path, input_seconds=args.input_seconds)
