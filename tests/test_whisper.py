@@ -119,7 +119,8 @@ def test_speed_perturbation_changes_tempo_and_pitch_and_keeps_clips_within_the_i
 def test_train_resume_card_and_evaluate(small_export, tmp_path):
     out = tmp_path / "run"
     common = ["train", "whisper", "--dataset", str(small_export), "--dataset_config", "prelabeled",
-              "--output_dir", str(out), "--ctc_weight", "0.3", "--eval_steps", "3", "--save_steps", "3", *TINY]
+              "--output_dir", str(out), "--ctc_weight", "0.3", "--eval_steps", "3", "--save_steps", "3", *TINY,
+              "--scratch_tokenizer", "char"]
     first = run_vecs(*common, "--max_steps", "3")
     assert first.returncode == 0, first.stderr[-3000:]
     state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
@@ -136,6 +137,10 @@ def test_train_resume_card_and_evaluate(small_export, tmp_path):
 
     best = out / "best"
     WhisperForConditionalGeneration.from_pretrained(best)  # a plain Whisper checkpoint, no CTC head inside
+    from transformers import WhisperProcessor
+
+    spelled = WhisperProcessor.from_pretrained(best).tokenizer(" meeting", add_special_tokens=False).input_ids
+    assert len(spelled) == len(" meeting")  # the character tokenizer is saved with the model
     card = ModelCard.load(best / "README.md")
     index = card.data.to_dict()["model-index"][0]["results"][0]
     assert {m["type"] for m in index["metrics"]} >= {"cer", "wer", "loop_rate"}

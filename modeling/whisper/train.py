@@ -44,7 +44,7 @@ class WhisperTrainingArguments(TrainingArguments):
     scratch_encoder_layers: int = 4
     scratch_decoder_layers: int = 2
     scratch_vocab_size: int = 1200
-    scratch_tokenizer: str = field(default="bpe", metadata={
+    scratch_tokenizer: str = field(default="char", metadata={"choices": ["bpe", "char"],
         "help": "bpe (byte-level BPE of --scratch_vocab_size tokens) or char (one token per character: English "
                 "words are spelled from the audio, not recalled as memorized whole-word tokens)."})
 
