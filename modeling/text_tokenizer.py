@@ -20,10 +20,15 @@ def add_special(tok, tokens: Sequence[str]):
     return tok
 
 
-def train_text_tokenizer(texts: Iterable[str], vocab_size: int = 1000,
-                         extra_special: Sequence[str] = ()) -> PreTrainedTokenizerFast:
+def train_text_tokenizer(texts: Iterable[str], vocab_size: int = 1000, extra_special: Sequence[str] = (),
+                         unit: str = "bpe") -> PreTrainedTokenizerFast:
     """SentencePiece-style BPE (``▁`` word starts) with ``<s> <pad> </s> <unk>`` at 0–3 as in mBART, then
-    mBART-50's language codes, ``<mask>`` and ``extra_special``."""
+    mBART-50's language codes, ``<mask>`` and ``extra_special``. ``unit="char"``: no merges, one token per
+    character of ``texts`` (``vocab_size`` unused) — what makes a scratch decoder spell what it hears."""
+    if unit not in ("bpe", "char"):
+        raise ValueError(f"tokenizer unit {unit!r}: expected bpe or char")
+    if unit == "char":
+        vocab_size = 1  # the trainer keeps the whole alphabet whatever the size: no room is left for merges
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
     bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.Metaspace()

@@ -90,7 +90,7 @@ def test_train_e2e_mt_and_evaluate_st_side_by_side(small_export, tmp_path):
     e2e = tmp_path / "e2e"
     common = ["train", "e2e", "--dataset", str(small_export), "--dataset_config", "prelabeled",
               "--output_dir", str(e2e), "--eval_steps", "2", "--save_steps", "2", "--gradient_checkpointing",
-              "--freeze_encoder_steps", "1", "--ctc_weight", "0.3", *TINY]
+              "--freeze_encoder_steps", "1", "--ctc_weight", "0.3", *TINY, "--scratch_tokenizer", "char"]
     first = run_vecs(*common, "--max_steps", "2")
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_vecs(*common, "--max_steps", "3")
@@ -104,6 +104,11 @@ def test_train_e2e_mt_and_evaluate_st_side_by_side(small_export, tmp_path):
     conv = [k for k in before if k.startswith("encoder.feature_extractor.")]
     assert conv and any(not torch.equal(before[k], after[k]) for k in conv)  # a random front end is not frozen
     assert not any(k.startswith("ctc.") for k in after)  # the CTC head is training-only
+    from modeling.e2e.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(str(e2e / "best"))  # the character tokenizer is saved with it: no multi-character tokens
+    plain = [t for t in tok.get_vocab() if t not in tok.all_special_tokens and not t.startswith("<")]
+    assert len(plain) > 20 and all(len(t) == 1 for t in plain), sorted(plain, key=len)[-5:]
 
     from huggingface_hub import ModelCard
 
@@ -115,7 +120,7 @@ def test_train_e2e_mt_and_evaluate_st_side_by_side(small_export, tmp_path):
     w = run_vecs("train", "whisper", "--dataset", str(small_export), "--dataset_config", "prelabeled",
                  "--output_dir", str(whisper), "--model_name_or_path", "scratch", "--scratch_d_model", "64",
                  "--scratch_encoder_layers", "1", "--scratch_decoder_layers", "1", "--scratch_vocab_size", "300",
-                 "--input_seconds", "8", "--max_steps", "1", "--max_eval_samples", "2", "--max_train_samples", "8",
+                 "--scratch_tokenizer", "bpe", "--input_seconds", "8", "--max_steps", "1", "--max_eval_samples", "2", "--max_train_samples", "8",
                  "--per_device_train_batch_size", "2", "--progress", "false")
     assert w.returncode == 0, w.stderr[-3000:]
     m = run_vecs("train", "mt", "--dataset", str(small_export), "--dataset_config", "prelabeled", "--output_dir",

@@ -70,12 +70,12 @@ def build_pretrained(encoder: str = "facebook/wav2vec2-xls-r-300m", decoder: str
 
 
 def build_offline(texts, *, vocab_size: int = 1000, hidden: int = 96, d_model: int = 64, layers: int = 2,
-                  decoder_layers: int | None = None, options: E2EOptions | None = None):
+                  decoder_layers: int | None = None, options: E2EOptions | None = None, unit: str = "bpe"):
     """A small wav2vec2 + mBART pair from configs and a tokenizer trained on ``texts`` (tests, ``make demo``,
     the CPU benchmarks). With ``hidden`` ≠ ``d_model`` the encoder→decoder projection is exercised too."""
     decoder_layers = decoder_layers or layers
     o = options or E2EOptions()
-    tok = train_tokenizer(texts, vocab_size=vocab_size)
+    tok = train_tokenizer(texts, vocab_size=vocab_size, unit=unit)
     enc_cfg = Wav2Vec2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
                              intermediate_size=2 * hidden, conv_dim=(64,) * 7, do_stable_layer_norm=True,
                              feat_extract_norm="layer", add_adapter=True, num_adapter_layers=o.adapter_layers,
@@ -84,7 +84,7 @@ def build_offline(texts, *, vocab_size: int = 1000, hidden: int = 96, d_model: i
                              num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
     dec_cfg = MBartConfig(vocab_size=len(tok), d_model=d_model, decoder_layers=decoder_layers, encoder_layers=layers,
                           decoder_attention_heads=4, encoder_attention_heads=4, decoder_ffn_dim=2 * d_model,
-                          encoder_ffn_dim=2 * d_model, max_position_embeddings=256, is_decoder=True,
+                          encoder_ffn_dim=2 * d_model, max_position_embeddings=512 if unit == "char" else 256, is_decoder=True,
                           add_cross_attention=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                           bos_token_id=tok.bos_token_id, decoder_start_token_id=tok.eos_token_id, scale_embedding=True)
     model = SpeechEncoderDecoderModel(encoder=Wav2Vec2Model(enc_cfg), decoder=MBartForCausalLM(dec_cfg))

@@ -10,8 +10,8 @@ TASKS = {"asr": "<2transcribe>", "st": "<2translate>"}
 TARGET_LANG = "vi_VN"
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 1000):
-    return train_text_tokenizer(texts, vocab_size, extra_special=tuple(TASKS.values()))
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 1000, unit: str = "bpe"):
+    return train_text_tokenizer(texts, vocab_size, extra_special=tuple(TASKS.values()), unit=unit)
 
 
 def load_tokenizer(name_or_path: str):

@@ -36,6 +36,9 @@ class E2ETrainingArguments(TrainingArguments, E2EOptions):
     ctc_weight: float = field(default=0.0, metadata={
         "help": "Weight of a CTC loss of the transcript on the encoder (0.3 makes a scratch encoder listen)."})
     scratch_vocab_size: int = 1000
+    scratch_tokenizer: str = field(default="bpe", metadata={"choices": ["bpe", "char"], "help": (
+        "bpe (--scratch_vocab_size tokens) or char (one token per character; longer targets, spelled from the "
+        "audio)")})
     scratch_hidden_size: int = field(default=96, metadata={"help": "scratch: the wav2vec2 encoder's width."})
     scratch_d_model: int = field(default=64, metadata={"help": "scratch: the mBART decoder's width."})
     scratch_encoder_layers: int = 2
@@ -66,7 +69,8 @@ class E2ETask(TrainingTask):
             texts = [t for s in train_data.samples for t in (s.transcript, s.translation) if t]
             model, fe, tok = build_offline(texts, vocab_size=a.scratch_vocab_size, hidden=a.scratch_hidden_size,
                                            d_model=a.scratch_d_model, layers=a.scratch_encoder_layers,
-                                           decoder_layers=a.scratch_decoder_layers, options=a)
+                                           decoder_layers=a.scratch_decoder_layers, options=a,
+                                           unit=a.scratch_tokenizer)
         else:
             model, fe, tok = build_pretrained(a.encoder_name_or_path, a.decoder_name_or_path, a)
         if not (base / "config.json").exists():
