@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, write_result
 from benchmarks.whisper_cpu import export_folder
+from modeling.text_tokenizer import UNITS
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
     ap.add_argument("--e2e-layers", type=int, default=3, help="encoder and decoder layers each")
     ap.add_argument("--e2e-seconds", type=float, default=6.0, help="longest training clip")
     ap.add_argument("--e2e-batch", type=int, default=16)
-    ap.add_argument("--e2e-tokenizer", choices=("bpe", "char"), default="bpe", help="the scratch decoder's unit")
+    ap.add_argument("--e2e-tokenizer", choices=UNITS, default="bpe", help="the scratch decoder's unit")
     ap.add_argument("--e2e-frozen-front-end", action="store_true",
                     help="keep the scratch encoder's (random) convolutional front end fixed: cheaper steps")
     ap.add_argument("--name", default="st_latency", help="the run's name (results/<name>.json, results/<name>/)")
@@ -61,8 +62,7 @@ def main() -> None:
     e2e = E2E.train(E2ETrainingArguments(
         output_dir=str(runs / "e2e"), encoder_name_or_path="scratch", scratch_hidden_size=args.e2e_hidden,
         scratch_d_model=args.e2e_d_model, scratch_encoder_layers=args.e2e_layers,
-        scratch_decoder_layers=args.e2e_layers,
-        scratch_tokenizer=args.e2e_tokenizer,
+        scratch_decoder_layers=args.e2e_layers, scratch_tokenizer=args.e2e_tokenizer,
         ctc_weight=args.e2e_ctc_weight, per_device_train_batch_size=args.e2e_batch, learning_rate=1e-3,
         lr_scheduler_type="cosine", warmup_steps=100, max_train_minutes=args.e2e_minutes, max_seconds=args.e2e_seconds,
         freeze_feature_encoder=True if args.e2e_frozen_front_end else None, **common))
@@ -78,7 +78,8 @@ def main() -> None:
         "clips": args.clips, "batch_size": 1, "device": "cpu", "threads": 2,
         "e2e": {"steps": e2e["steps"], "minutes": args.e2e_minutes, "ctc_weight": args.e2e_ctc_weight,
                 "hidden": args.e2e_hidden, "d_model": args.e2e_d_model, "layers": args.e2e_layers,
-                "max_seconds": args.e2e_seconds, "batch": args.e2e_batch, "tokenizer": args.e2e_tokenizer, "train_samples": e2e["train_samples"],
+                "max_seconds": args.e2e_seconds, "batch": args.e2e_batch, "tokenizer": args.e2e_tokenizer,
+                "train_samples": e2e["train_samples"],
                 "frozen_front_end": args.e2e_frozen_front_end,
                 "transcribe": {k: heard[k] for k in ("cer", "wer", "en_error_rate", "loop_rate")}},
         "max_segment_seconds": args.max_segment_seconds,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 
 from benchmarks._common import RESULTS, prepared_home, synthetic_corpus, vecs, write_result
+from modeling.text_tokenizer import UNITS
 
 
 def export_folder(videos: int, minutes: float, seed: int, max_segment_s: float = 25.0) -> Path:
@@ -87,7 +88,7 @@ def main() -> None:
     ap.add_argument("--encoder-layers", type=int, default=3)
     ap.add_argument("--decoder-layers", type=int, default=3)
     ap.add_argument("--vocab-size", type=int, default=1200)
-    ap.add_argument("--tokenizer", choices=("bpe", "char"), default="char", help="scratch tokenizer unit")
+    ap.add_argument("--tokenizer", choices=UNITS, default="char", help="scratch tokenizer unit")
     ap.add_argument("--timestamp-fraction", type=float, default=0.0)
     ap.add_argument("--eval-steps", type=int, default=250)
     ap.add_argument("--spec-augment", action="store_true")

@@ -12,6 +12,15 @@ from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CO
 from dataset_builder.foundation.text import clean_text
 
 
+#: What a scratch model's tokenizer is made of: BPE pieces, or one token per character.
+UNITS = ("bpe", "char")
+
+
+def check_unit(unit: str) -> None:
+    if unit not in UNITS:
+        raise ValueError(f"tokenizer unit {unit!r}: expected one of {', '.join(UNITS)}")
+
+
 def add_special(tok, tokens: Sequence[str]):
     """Add ``tokens`` as special tokens (idempotent); the model's embeddings must be resized after."""
     missing = [t for t in tokens if t not in tok.get_vocab()]
@@ -25,8 +34,7 @@ def train_text_tokenizer(texts: Iterable[str], vocab_size: int = 1000, extra_spe
     """SentencePiece-style BPE (``▁`` word starts) with ``<s> <pad> </s> <unk>`` at 0–3 as in mBART, then
     mBART-50's language codes, ``<mask>`` and ``extra_special``. ``unit="char"``: no merges, one token per
     character of ``texts`` (``vocab_size`` unused) — what makes a scratch decoder spell what it hears."""
-    if unit not in ("bpe", "char"):
-        raise ValueError(f"tokenizer unit {unit!r}: expected bpe or char")
+    check_unit(unit)
     if unit == "char":
         vocab_size = 1  # the trainer keeps the whole alphabet whatever the size: no room is left for merges
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))

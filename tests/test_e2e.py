@@ -120,7 +120,8 @@ def test_train_e2e_mt_and_evaluate_st_side_by_side(small_export, tmp_path):
     w = run_vecs("train", "whisper", "--dataset", str(small_export), "--dataset_config", "prelabeled",
                  "--output_dir", str(whisper), "--model_name_or_path", "scratch", "--scratch_d_model", "64",
                  "--scratch_encoder_layers", "1", "--scratch_decoder_layers", "1", "--scratch_vocab_size", "300",
-                 "--scratch_tokenizer", "bpe", "--input_seconds", "8", "--max_steps", "1", "--max_eval_samples", "2", "--max_train_samples", "8",
+                 "--scratch_tokenizer", "bpe", "--input_seconds", "8", "--max_steps", "1", "--max_eval_samples", "2",
+                 "--max_train_samples", "8",
                  "--per_device_train_batch_size", "2", "--progress", "false")
     assert w.returncode == 0, w.stderr[-3000:]
     m = run_vecs("train", "mt", "--dataset", str(small_export), "--dataset_config", "prelabeled", "--output_dir",

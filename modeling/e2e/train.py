@@ -13,6 +13,7 @@ import torch
 
 from ..data import SplitData
 from ..metrics import asr_scores, translation_scores
+from ..text_tokenizer import UNITS
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
 from ..trainer import TrainingArguments, TrainingTask, inner_state_dict, script_main
@@ -36,7 +37,7 @@ class E2ETrainingArguments(TrainingArguments, E2EOptions):
     ctc_weight: float = field(default=0.0, metadata={
         "help": "Weight of a CTC loss of the transcript on the encoder (0.3 makes a scratch encoder listen)."})
     scratch_vocab_size: int = 1000
-    scratch_tokenizer: str = field(default="bpe", metadata={"choices": ["bpe", "char"], "help": (
+    scratch_tokenizer: str = field(default="bpe", metadata={"choices": list(UNITS), "help": (
         "bpe (--scratch_vocab_size tokens) or char (one token per character; longer targets, spelled from the "
         "audio)")})
     scratch_hidden_size: int = field(default=96, metadata={"help": "scratch: the wav2vec2 encoder's width."})

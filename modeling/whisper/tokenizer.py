@@ -17,6 +17,8 @@ from transformers.models.whisper.tokenization_whisper import LANGUAGES, WhisperT
 
 from dataset_builder.foundation.text import clean_text
 
+from ..text_tokenizer import check_unit
+
 TASK_TOKENS = ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>",
                "<|notimestamps|>"]
 TIMESTAMPS = [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
@@ -26,17 +28,13 @@ def special_tokens() -> list[str]:
     return ["<|endoftext|>", "<|startoftranscript|>", *[f"<|{code}|>" for code in LANGUAGES], *TASK_TOKENS]
 
 
-UNITS = ("bpe", "char")
-
-
 def train_whisper_tokenizer(texts: Iterable[str], vocab_size: int = 1200, unit: str = "bpe") -> WhisperTokenizer:
     """Byte-level BPE on ``texts`` with Whisper's special and timestamp tokens appended in Whisper's order.
 
     ``unit="char"`` keeps one token per character (``vocab_size`` unused): a scratch model then spells English
     words letter by letter from what it hears instead of recalling whole-word tokens it memorized, and its CTC
     head gets targets as fine as the audio frames allow."""
-    if unit not in UNITS:
-        raise ValueError(f"tokenizer unit {unit!r}: expected one of {', '.join(UNITS)}")
+    check_unit(unit)
     texts = [" " + clean_text(t) for t in texts if t]
     vocab, merges = _characters(texts) if unit == "char" else _bpe(texts, vocab_size)
     tok = WhisperTokenizer(vocab=vocab, merges=merges)
@@ -57,7 +55,8 @@ def _bpe(texts: list[str], vocab_size: int) -> tuple[dict, list]:
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator(texts, trainer=trainer)
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]]
+    merges = json.loads(bpe.to_str())["model"]["merges"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in merges]
     return bpe.get_vocab(), merges
 
 

@@ -16,6 +16,7 @@ from dataset_builder.foundation.config import SAMPLE_RATE
 
 from ..data import DataError, SplitData
 from ..metrics import asr_scores
+from ..text_tokenizer import UNITS
 from ..loading import enable_checkpointing
 from ..cards import CardSpec
 from ..trainer import TrainingArguments, TrainingTask, inner_state_dict, script_main
@@ -44,7 +45,7 @@ class WhisperTrainingArguments(TrainingArguments):
     scratch_encoder_layers: int = 4
     scratch_decoder_layers: int = 2
     scratch_vocab_size: int = 1200
-    scratch_tokenizer: str = field(default="char", metadata={"choices": ["bpe", "char"],
+    scratch_tokenizer: str = field(default="char", metadata={"choices": list(UNITS),
         "help": "bpe (byte-level BPE of --scratch_vocab_size tokens) or char (one token per character: English "
                 "words are spelled from the audio, not recalled as memorized whole-word tokens)."})
 
